@@ -734,14 +734,15 @@ static int insert_ptr(struct vx_fs *fs, int tree, struct vx_path *p, int level,
 		err = node_new(fs, tree, level, &right);
 		if (err)
 			break;
-		half = nr / 2;
+		/* appending: keep this node full (see leaf_insert) */
+		half = (u32)slot == nr ? nr : nr / 2;
 		memcpy(vx_entries(right), &e[half], (nr - half) * VX_ENTRY_SIZE);
 		memset(&e[half], 0, (nr - half) * VX_ENTRY_SIZE);
 		vx_hdr(right)->nritems = cpu_to_le16(nr - half);
 		vx_hdr(n)->nritems = cpu_to_le16(half);
 		target = n;
 		tslot = slot;
-		if ((u32)slot > half) {
+		if ((u32)slot > half || half == nr) {
 			target = right;
 			tslot = slot - half;
 		}
@@ -815,6 +816,13 @@ static int leaf_insert(struct vx_fs *fs, int tree, struct vx_path *p,
 		}
 	}
 #undef VSIZE
+	/*
+	 * Appending past the last item (ascending inode numbers, readdir
+	 * indexes): keep the old leaf full and start a new one, so sequential
+	 * inserts fill leaves instead of leaving them half empty.
+	 */
+	if ((u32)slot == nr)
+		best = nr;
 	if (!best)
 		return -EUCLEAN;	/* cannot happen with bounded item sizes */
 

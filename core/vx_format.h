@@ -127,7 +127,11 @@ struct vx_item {
 	__le32 size;
 };
 
-/* Internal node entry: key[i] <= every key beneath ptr[i] < key[i + 1]. */
+/*
+ * Internal node entry: every key beneath ptr[i] is < key[i + 1], and >= key[i]
+ * except beneath ptr[0], whose lower bound is the parent's (the code keeps
+ * key[0] equal to the subtree's smallest key, but readers may not rely on it).
+ */
 struct vx_node_entry {
 	struct vx_key key;
 	struct vx_blockptr ptr;
