@@ -217,7 +217,13 @@ int vx_alloc_load(struct vx_fs *fs)
 		}
 	}
 	fs->used_count = 0;
-	for (b = 0; b < fs->total_blocks; b++)
+	for (b = 0; b + 64 <= fs->total_blocks; b += 64) {
+		u64 w;
+
+		memcpy(&w, fs->used + b / 8, 8);
+		fs->used_count += vx_popcount64(w);
+	}
+	for (; b < fs->total_blocks; b++)
 		if (bit_test(fs->used, b))
 			fs->used_count++;
 	for (b = fs->total_blocks; b < fs->ngroups * fs->group_blocks; b++)

@@ -1053,7 +1053,7 @@ void vx_op_end(struct vx_fs *fs)
 int vx_op_fail(struct vx_fs *fs, int err)
 {
 	if (err && !fs->failed) {
-		vx_log_err("operation failed half done (%d): volume is now read-only until remount",
+		vx_log_err("operation failed half done (%d): no further changes until unmounted and checked",
 			   err);
 		fs->failed = err;
 	}
@@ -1095,7 +1095,7 @@ int vx_item_lookup(struct vx_fs *fs, int tree, const struct vx_ckey *key,
 static int fail(struct vx_fs *fs, int err)
 {
 	if (err && err != -ENOENT && err != -EEXIST && !fs->failed) {
-		vx_log_err("metadata update failed (%d): volume is now read-only until remount",
+		vx_log_err("metadata update failed (%d): no further changes until unmounted and checked",
 			   err);
 		fs->failed = err;
 	}

@@ -101,6 +101,18 @@ u64 vx_fs_generation(const struct vx_fs *fs);	/* running transaction */
 /* Limit the core's clean node cache (in nodes). */
 void vx_fs_set_cache_limit(struct vx_fs *fs, u32 nodes);
 
+/*
+ * Space reservation for a caller's operation made of several core calls
+ * (a create is an inode, a directory entry and a parent update).  Between
+ * vx_op_begin() and vx_op_end() the worst-case space for nops tree
+ * operations was checked once: the calls inside do not fail half way with
+ * -ENOSPC.  Brackets nest; only the outermost checks.  shrink: the
+ * operation frees space (unlink, truncate) and may use the reserve that
+ * growing operations leave free.  Errors: -ENOSPC, -EROFS.
+ */
+int vx_op_begin(struct vx_fs *fs, u32 nops, bool shrink);
+void vx_op_end(struct vx_fs *fs);
+
 /* ---- Generic items in a tree (tree = VX_TREE_FS or VX_TREE_ALLOC) ---- */
 
 /* Largest item data that fits any leaf of this volume. */

@@ -217,6 +217,8 @@ enum {
 #define VX_NAME_MAX		255
 /* File block numbers stay below this (2^52 blocks: far beyond s_maxbytes). */
 #define VX_MAX_FILE_BLOCKS	(1ULL << 52)
+/* Largest file size an inode may record (the kernel's s_maxbytes). */
+#define VX_MAX_FILE_SIZE	(1ULL << 62)
 
 VX_STATIC_ASSERT(sizeof(struct vx_blockptr) == 24);
 VX_STATIC_ASSERT(sizeof(struct vx_superblock) == VX_SB_SIZE);

@@ -94,7 +94,7 @@ int vx_inode_read(struct vx_fs *fs, u64 ino, struct vx_inode_data *out)
 		return -EUCLEAN;
 	}
 	inode_from_disk(out, ino, &item);
-	if ((out->mode & S_IFMT_) == 0 || out->size > (1ULL << 62)) {
+	if (vx_mode_to_ftype(out->mode) == VX_FT_UNKNOWN || out->size > VX_MAX_FILE_SIZE) {
 		vx_log_err("inode %llu: invalid mode 0%o or size",
 			   (unsigned long long)ino, out->mode);
 		return -EUCLEAN;
@@ -768,11 +768,27 @@ int vx_extent_mark_written(struct vx_fs *fs, u64 ino, u64 start, u64 len)
 			err = ext_store(fs, ino, &part, true);
 		}
 		if (!err) {
+			struct ext prev;
+
 			part.start = lo;
 			part.len = hi - lo;
 			part.disk = x.disk + (lo - x.start);
 			part.flags = x.flags & ~VX_EXTENT_UNWRITTEN;
-			err = ext_store(fs, ino, &part, true);
+			/*
+			 * Join a written, disk-contiguous left neighbour, so that
+			 * writing a preallocated range front to back ends as one
+			 * extent instead of one item per write.
+			 */
+			if (lo > 0 && x.start == lo &&
+			    ext_find(fs, ino, lo - 1, &prev) == 1 &&
+			    prev.start + prev.len == lo &&
+			    prev.disk + prev.len == part.disk &&
+			    prev.flags == part.flags && prev.len + part.len <= 65536) {
+				prev.len += part.len;
+				err = ext_store(fs, ino, &prev, false);
+			} else {
+				err = ext_store(fs, ino, &part, true);
+			}
 		}
 		if (!err && hi < x.start + x.len) {
 			part.start = hi;

@@ -102,6 +102,10 @@ void vx_key_to_disk(struct vx_key *d, const struct vx_ckey *c);
 void vx_key_from_disk(struct vx_ckey *c, const struct vx_key *d);
 u32 vx_csum(const void *p, u32 len);
 
+int vx_alloc_load(struct vx_fs *fs);
+int vx_alloc_flush(struct vx_fs *fs);
+void vx_alloc_commit_done(struct vx_fs *fs);
+
 /*
  * Bracket a modification of up to nops tree operations.  The space needed in
  * the worst case is checked once, up front, so that a composite operation
@@ -109,8 +113,6 @@ u32 vx_csum(const void *p, u32 len);
  * nothing.  Shrinking operations (deletes) may use a reserve that growing
  * ones may not, so a full volume can always be cleaned up.
  */
-int vx_op_begin(struct vx_fs *fs, u32 nops, bool shrink);
-void vx_op_end(struct vx_fs *fs);
 u64 vx_grow_reserve(const struct vx_fs *fs);
 /* A failure after a composite operation changed something fails the volume. */
 int vx_op_fail(struct vx_fs *fs, int err);

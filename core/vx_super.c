@@ -10,10 +10,6 @@
  */
 #include "vx_internal.h"
 
-int vx_alloc_load(struct vx_fs *fs);
-int vx_alloc_flush(struct vx_fs *fs);
-void vx_alloc_commit_done(struct vx_fs *fs);
-
 static const u64 sb_offsets[VX_SB_SLOTS] = { VX_SB_OFFSET_0, VX_SB_OFFSET_1 };
 
 static u32 sb_csum(const struct vx_superblock *sb)

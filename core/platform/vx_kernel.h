@@ -21,6 +21,7 @@
 #define vx_free(p)		kvfree(p)
 #define vx_crc32c(seed, p, n)	crc32c(seed, p, n)
 #define vx_cond_resched()	cond_resched()
+#define vx_popcount64(x)	hweight64(x)
 
 #ifndef EUCLEAN
 #define EUCLEAN 117

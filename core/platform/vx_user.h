@@ -41,6 +41,7 @@ typedef __s32 s32;
 #define vx_zalloc(n)		calloc(1, n)
 #define vx_free(p)		free(p)
 #define vx_cond_resched()	do { } while (0)
+#define vx_popcount64(x)	__builtin_popcountll(x)
 
 u32 vx_crc32c(u32 seed, const void *data, size_t len);
 

@@ -1234,6 +1234,33 @@ static int t_extent_punch(void)
 	return 0;
 }
 
+/* fallocate, then write front to back one block at a time: one extent */
+static int t_extent_mark_written_merges(void)
+{
+	char *img = new_image(8192, 4096);
+	struct vx_devfile *d;
+	struct vx_fs *fs;
+	struct vx_inode_data f;
+	struct vx_mapping m;
+	u64 a, fb;
+
+	CHECK_EQ(vt_open(img, &d, &fs), 0);
+	CHECK_EQ(new_inode(fs, S_REG, &f), 0);
+	CHECK_EQ(vx_extent_alloc(fs, &f, 0, 64, VX_EXTENT_UNWRITTEN, &m), 0);
+	CHECK_EQ(m.len, 64);
+	a = m.disk_block;
+	for (fb = 0; fb < 64; fb++)
+		CHECK_EQ(vx_extent_mark_written(fs, f.ino, fb, 1), 0);
+	CHECK_EQ(count_items(fs, f.ino, VX_ITEM_EXTENT), 1);
+	CHECK_EQ(vx_extent_map(fs, f.ino, 0, &m), 0);
+	CHECK_EQ(m.disk_block, a);
+	CHECK_EQ(m.len, 64);
+	CHECK_EQ(m.flags, 0);
+	vt_close(d, fs);
+	done_image(img);
+	return 0;
+}
+
 static int t_extent_mark_written(void)
 {
 	char *img = new_image(8192, 4096);
@@ -1272,7 +1299,8 @@ static int t_extent_mark_written(void)
 	CHECK_EQ(vx_extent_mark_written(fs, f.ino, 20, 185), 0);
 	if (expect_map(fs, f.ino, 5, a + 5, 15, U) ||
 	    expect_map(fs, f.ino, 20, a + 20, 10, 0) ||
-	    expect_map(fs, f.ino, 30, a + 30, 20, 0) ||
+	    /* [50, 95) joined the written [30, 50) on its left */
+	    expect_map(fs, f.ino, 30, a + 30, 65, 0) ||
 	    expect_map(fs, f.ino, 50, a + 50, 45, 0) ||
 	    expect_map(fs, f.ino, 100, 0, 100, 0) ||
 	    expect_map(fs, f.ino, 200, b, 5, 0) ||
@@ -2336,6 +2364,7 @@ int main(void)
 	vt_run("extent merging stops at 65536 blocks", t_extent_merge_limit);
 	vt_run("extent punch: middle, ends, many, to EOF", t_extent_punch);
 	vt_run("extent mark_written splits unwritten extents", t_extent_mark_written);
+	vt_run("extent mark_written joins written neighbours", t_extent_mark_written_merges);
 	vt_run("extent offsets beyond 2^32 blocks", t_extent_large_offsets);
 	vt_run("extent alloc at the top of the block space: no wraparound", t_extent_no_wraparound);
 	vt_run("punched blocks reusable only after commit", t_extent_punch_reuse_after_commit);

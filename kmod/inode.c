@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VexFS inodes: reading them from the core, writing them back whenever the
+ * VFS dirties them, eviction, attributes, and the buffer-head address space
+ * operations that map file blocks through the core's extents.
+ */
+#include <linux/fs.h>
+#include <linux/mpage.h>
+#include <linux/writeback.h>
+#include <linux/pagemap.h>
+#include <linux/kdev_t.h>
+#include <linux/uio.h>
+#include "vexfs.h"
+
+/* ------------------------------------------------------------ ordered data */
+
+/* The inode got blocks in the running transaction: write its data first. */
+void vexfs_add_ordered(struct inode *inode)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+
+	spin_lock(&sbi->ordered_lock);
+	if (list_empty(&vi->ordered))
+		list_add_tail(&vi->ordered, &sbi->ordered);
+	spin_unlock(&sbi->ordered_lock);
+}
+
+void vexfs_del_ordered(struct inode *inode)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+
+	spin_lock(&sbi->ordered_lock);
+	list_del_init(&vi->ordered);
+	spin_unlock(&sbi->ordered_lock);
+}
+
+/* ------------------------------------------------------------ core <-> VFS */
+
+static struct timespec64 vexfs_ts(s64 sec, u32 nsec)
+{
+	struct timespec64 ts = {
+		.tv_sec = sec,
+		.tv_nsec = nsec < NSEC_PER_SEC ? nsec : 0,
+	};
+
+	return ts;
+}
+
+static void vexfs_data_to_inode(struct inode *inode)
+{
+	struct vx_inode_data *d = &VEXFS_I(inode)->d;
+
+	inode->i_mode = d->mode;
+	i_uid_write(inode, d->uid);
+	i_gid_write(inode, d->gid);
+	set_nlink(inode, d->nlink);
+	inode->i_size = d->size;
+	inode->i_blocks = d->blocks << (inode->i_blkbits - 9);
+	inode->i_generation = (u32)d->generation;
+	inode_set_atime_to_ts(inode, vexfs_ts(d->atime_sec, d->atime_nsec));
+	inode_set_mtime_to_ts(inode, vexfs_ts(d->mtime_sec, d->mtime_nsec));
+	inode_set_ctime_to_ts(inode, vexfs_ts(d->ctime_sec, d->ctime_nsec));
+	if (S_ISCHR(d->mode) || S_ISBLK(d->mode))
+		inode->i_rdev = new_decode_dev(d->rdev);
+}
+
+/* Copy what the VFS owns into the core's view; caller holds sbi->lock. */
+void vexfs_inode_to_data(struct inode *inode)
+{
+	struct vx_inode_data *d = &VEXFS_I(inode)->d;
+	struct timespec64 ts;
+
+	d->mode = inode->i_mode;
+	d->uid = i_uid_read(inode);
+	d->gid = i_gid_read(inode);
+	d->nlink = inode->i_nlink;
+	d->size = i_size_read(inode);
+	ts = inode_get_atime(inode);
+	d->atime_sec = ts.tv_sec;
+	d->atime_nsec = ts.tv_nsec;
+	ts = inode_get_mtime(inode);
+	d->mtime_sec = ts.tv_sec;
+	d->mtime_nsec = ts.tv_nsec;
+	ts = inode_get_ctime(inode);
+	d->ctime_sec = ts.tv_sec;
+	d->ctime_nsec = ts.tv_nsec;
+	if (S_ISCHR(inode->i_mode) || S_ISBLK(inode->i_mode))
+		d->rdev = new_encode_dev(inode->i_rdev);
+}
+
+/* Write the inode item now; caller holds sbi->lock. */
+int vexfs_write_inode_locked(struct inode *inode)
+{
+	vexfs_inode_to_data(inode);
+	return vx_inode_write(VEXFS_SB(inode->i_sb)->fs, &VEXFS_I(inode)->d);
+}
+
+/*
+ * The VFS dirtied the inode (times, size, mode...): write the item at once,
+ * so the tree always matches the in-memory inode and a commit never has to
+ * chase dirty inodes.  Never called with sbi->lock held: nothing in vexfs
+ * marks an inode dirty under it.
+ */
+void vexfs_dirty_inode(struct inode *inode, int flags)
+{
+	struct super_block *sb = inode->i_sb;
+	struct vexfs_sb_info *sbi = VEXFS_SB(sb);
+	int err;
+
+	if (is_bad_inode(inode) || sb_rdonly(sb))
+		return;
+	if (vexfs_lock_op(sbi))
+		return;
+	err = vexfs_write_inode_locked(inode);
+	vexfs_unlock(sbi);
+	if (err && err != -EROFS)
+		vexfs_err(sb, "cannot write inode %lu (%d)", inode->i_ino, err);
+}
+
+/* Data changed: bump the data version the embeddings are tied to. */
+void vexfs_data_changed(struct inode *inode)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+
+	if (vexfs_lock_op(sbi))
+		return;
+	VEXFS_I(inode)->d.data_version++;
+	vexfs_write_inode_locked(inode);
+	vexfs_unlock(sbi);
+}
+
+void vexfs_set_inode_ops(struct inode *inode)
+{
+	switch (inode->i_mode & S_IFMT) {
+	case S_IFREG:
+		inode->i_op = &vexfs_file_inode_operations;
+		inode->i_fop = &vexfs_file_operations;
+		inode->i_mapping->a_ops = &vexfs_aops;
+		break;
+	case S_IFDIR:
+		inode->i_op = &vexfs_dir_inode_operations;
+		inode->i_fop = &vexfs_dir_operations;
+		break;
+	case S_IFLNK:
+		inode->i_op = &vexfs_symlink_inode_operations;
+		inode_nohighmem(inode);
+		inode->i_mapping->a_ops = &vexfs_aops;
+		break;
+	default:
+		inode->i_op = &vexfs_special_inode_operations;
+		init_special_inode(inode, inode->i_mode, inode->i_rdev);
+		break;
+	}
+}
+
+struct inode *vexfs_iget(struct super_block *sb, u64 ino)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(sb);
+	struct inode *inode;
+	int err;
+
+	inode = iget_locked(sb, ino);
+	if (!inode)
+		return ERR_PTR(-ENOMEM);
+	if (!(inode->i_state & I_NEW))
+		return inode;
+
+	err = vexfs_lock_op(sbi);
+	if (!err) {
+		err = vx_inode_read(sbi->fs, ino, &VEXFS_I(inode)->d);
+		vexfs_unlock(sbi);
+	}
+	if (err) {
+		iget_failed(inode);
+		return ERR_PTR(err);
+	}
+	vexfs_data_to_inode(inode);
+	vexfs_set_inode_ops(inode);
+	unlock_new_inode(inode);
+	return inode;
+}
+
+void vexfs_evict_inode(struct inode *inode)
+{
+	struct super_block *sb = inode->i_sb;
+	struct vexfs_sb_info *sbi = VEXFS_SB(sb);
+	bool remove = !inode->i_nlink && !is_bad_inode(inode);
+	int err;
+
+	truncate_inode_pages_final(&inode->i_data);
+	vexfs_del_ordered(inode);
+	/*
+	 * On a read-only or shut down volume the orphan record stays and the
+	 * next read-write mount reclaims the inode.
+	 */
+	if (remove && !sb_rdonly(sb) && !vexfs_is_shutdown(sbi)) {
+		sb_start_intwrite(sb);
+		if (!vexfs_lock_op(sbi)) {
+			err = vx_inode_remove(sbi->fs, inode->i_ino);
+			vexfs_unlock(sbi);
+			if (err && err != -EROFS)
+				vexfs_err(sb, "cannot remove inode %lu (%d); the next mount reclaims it",
+					  inode->i_ino, err);
+		}
+		sb_end_intwrite(sb);
+	}
+	invalidate_inode_buffers(inode);
+	clear_inode(inode);
+}
+
+/* ------------------------------------------------------------ block mapping */
+
+/*
+ * Map file block iblock.  Reads leave holes and unwritten extents unmapped
+ * (they read as zeros).  Writes (create) allocate a hole, or convert an
+ * unwritten extent, and flag the buffer new so the parts not being written
+ * are zeroed; the inode then joins the ordered list so its data reaches the
+ * disk before the commit that records the blocks.
+ */
+int vexfs_get_block(struct inode *inode, sector_t iblock,
+		    struct buffer_head *bh, int create)
+{
+	struct super_block *sb = inode->i_sb;
+	struct vexfs_sb_info *sbi = VEXFS_SB(sb);
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+	unsigned int bits = inode->i_blkbits;
+	u64 max = bh->b_size >> bits;
+	struct vx_mapping m;
+	bool fresh = false;
+	int err;
+
+	if (!max)
+		max = 1;
+	err = vexfs_lock_op(sbi);
+	if (err)
+		return err;
+	err = vx_extent_map(sbi->fs, inode->i_ino, iblock, &m);
+	if (err)
+		goto out;
+	if (m.disk_block && !(m.flags & VX_EXTENT_UNWRITTEN))
+		goto map;
+	if (!create)
+		goto out;
+
+	if (m.disk_block) {
+		/* unwritten: the caller is about to write these blocks */
+		m.len = min(m.len, max);
+		err = vx_extent_mark_written(sbi->fs, inode->i_ino, iblock, m.len);
+		if (err)
+			goto out;
+	} else {
+		err = vx_extent_alloc(sbi->fs, &vi->d, iblock, min(m.len, max),
+				      0, &m);
+		if (err)
+			goto out;
+		inode->i_blocks = vi->d.blocks << (bits - 9);
+		err = vexfs_write_inode_locked(inode);
+		if (err)
+			goto out;
+	}
+	fresh = true;
+	vexfs_add_ordered(inode);
+map:
+	map_bh(bh, sb, m.disk_block);
+	bh->b_size = (size_t)min(m.len, max) << bits;
+	if (fresh)
+		set_buffer_new(bh);
+out:
+	vexfs_unlock(sbi);
+	if (err && err != -ENOSPC && err != -EIO && err != -EROFS)
+		vexfs_err(sb, "inode %lu: cannot map block %llu (%d)", inode->i_ino,
+			  (unsigned long long)iblock, err);
+	return err;
+}
+
+/* Free every block from the first one wholly past byte `from`. */
+int vexfs_truncate_blocks(struct inode *inode, loff_t from)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+	unsigned int bits = inode->i_blkbits;
+	u64 start = ((u64)from + (1ULL << bits) - 1) >> bits;
+	int err;
+
+	err = vexfs_lock_op(sbi);
+	if (err)
+		return err;
+	err = vx_extent_punch(sbi->fs, &vi->d, start, VX_HOLE_TO_EOF);
+	inode->i_blocks = vi->d.blocks << (bits - 9);
+	if (!err)
+		err = vexfs_write_inode_locked(inode);
+	vexfs_unlock(sbi);
+	return err;
+}
+
+/* A write that allocated past EOF failed: give those blocks back. */
+static void vexfs_write_failed(struct address_space *mapping, loff_t to)
+{
+	struct inode *inode = mapping->host;
+
+	if (to > inode->i_size) {
+		truncate_pagecache(inode, inode->i_size);
+		vexfs_truncate_blocks(inode, inode->i_size);
+	}
+}
+
+static int vexfs_read_folio(struct file *file, struct folio *folio)
+{
+	return mpage_read_folio(folio, vexfs_get_block);
+}
+
+static void vexfs_readahead(struct readahead_control *rac)
+{
+	mpage_readahead(rac, vexfs_get_block);
+}
+
+static int vexfs_writepages(struct address_space *mapping,
+			    struct writeback_control *wbc)
+{
+	if (vexfs_is_shutdown(VEXFS_SB(mapping->host->i_sb)))
+		return -EIO;
+	return mpage_writepages(mapping, wbc, vexfs_get_block);
+}
+
+#ifdef VEXFS_HAVE_BLOCK_WRITE_FULL_PAGE
+/* Kernels that still have ->writepage may call it from mpage's slow path. */
+static int vexfs_writepage(struct page *page, struct writeback_control *wbc)
+{
+	if (vexfs_is_shutdown(VEXFS_SB(page->mapping->host->i_sb))) {
+		unlock_page(page);
+		return -EIO;
+	}
+	return block_write_full_page(page, vexfs_get_block, wbc);
+}
+#endif
+
+/*
+ * txn_sem is held for read from write_begin to write_end: a commit (write
+ * side) thereby sees every block allocated here together with the dirty
+ * page holding its data, and writes that page back before committing.
+ */
+static int vexfs_write_begin(struct file *file, struct address_space *mapping,
+			     loff_t pos, unsigned int len,
+			     vexfs_wpage_t **pagep, void **fsdata)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(mapping->host->i_sb);
+	int err;
+
+	if (vexfs_is_shutdown(sbi))
+		return -EIO;
+	down_read(&sbi->txn_sem);
+	err = block_write_begin(mapping, pos, len, pagep, vexfs_get_block);
+	if (err) {
+		up_read(&sbi->txn_sem);
+		vexfs_write_failed(mapping, pos + len);
+	}
+	return err;
+}
+
+static int vexfs_write_end(struct file *file, struct address_space *mapping,
+			   loff_t pos, unsigned int len, unsigned int copied,
+			   vexfs_wpage_t *page, void *fsdata)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(mapping->host->i_sb);
+	int ret;
+
+	ret = generic_write_end(file, mapping, pos, len, copied, page, fsdata);
+	up_read(&sbi->txn_sem);
+	if (ret < len)
+		vexfs_write_failed(mapping, pos + len);
+	return ret;
+}
+
+/*
+ * Zero [pos, pos + len), which lies within one block, on disk through the
+ * page cache (punch hole).  Holes and unwritten extents already read as
+ * zeros and are left alone.
+ */
+int vexfs_zero_partial(struct inode *inode, loff_t pos, loff_t len)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+	struct address_space *mapping = inode->i_mapping;
+	vexfs_wpage_t *page;
+	struct vx_mapping m;
+	void *fsdata = NULL;
+	int err;
+
+	if (len <= 0)
+		return 0;
+	err = vexfs_lock_op(sbi);
+	if (err)
+		return err;
+	err = vx_extent_map(sbi->fs, inode->i_ino, pos >> inode->i_blkbits, &m);
+	vexfs_unlock(sbi);
+	if (err)
+		return err;
+	if (!m.disk_block || (m.flags & VX_EXTENT_UNWRITTEN))
+		return 0;
+	err = vexfs_write_begin(NULL, mapping, pos, len, &page, &fsdata);
+	if (err)
+		return err;
+	vexfs_wpage_zero(page, offset_in_page(pos), len);
+	err = vexfs_write_end(NULL, mapping, pos, len, len, page, fsdata);
+	if (err < 0)
+		return err;
+	/* the zeros must reach the disk before the commit that frees blocks */
+	vexfs_add_ordered(inode);
+	return 0;
+}
+
+static sector_t vexfs_bmap(struct address_space *mapping, sector_t block)
+{
+	return generic_block_bmap(mapping, block, vexfs_get_block);
+}
+
+const struct address_space_operations vexfs_aops = {
+	.read_folio		= vexfs_read_folio,
+	.readahead		= vexfs_readahead,
+	.writepages		= vexfs_writepages,
+#ifdef VEXFS_HAVE_BLOCK_WRITE_FULL_PAGE
+	.writepage		= vexfs_writepage,
+#endif
+	.write_begin		= vexfs_write_begin,
+	.write_end		= vexfs_write_end,
+	.bmap			= vexfs_bmap,
+	.dirty_folio		= block_dirty_folio,
+	.invalidate_folio	= block_invalidate_folio,
+	.migrate_folio		= buffer_migrate_folio,
+	.is_partially_uptodate	= block_is_partially_uptodate,
+	/* O_DIRECT is emulated by file.c through the page cache */
+	.direct_IO		= noop_direct_IO,
+};
+
+/* ------------------------------------------------------------ attributes */
+
+static int vexfs_setsize(struct inode *inode, loff_t newsize)
+{
+	struct address_space *mapping = inode->i_mapping;
+	loff_t oldsize = inode->i_size;
+	int err = 0;
+
+	if (!S_ISREG(inode->i_mode))
+		return -EINVAL;
+	filemap_invalidate_lock(mapping);
+	if (newsize < oldsize) {
+		/* zero the tail of the new last block, on disk */
+		err = block_truncate_page(mapping, newsize, vexfs_get_block);
+		if (err)
+			goto out;
+		vexfs_add_ordered(inode);
+	}
+	truncate_setsize(inode, newsize);
+	/* truncate(2) passes no time attributes: a size change sets both */
+	inode_set_mtime_to_ts(inode, inode_set_ctime_current(inode));
+	if (newsize < oldsize)
+		err = vexfs_truncate_blocks(inode, newsize);
+out:
+	filemap_invalidate_unlock(mapping);
+	return err;
+}
+
+int vexfs_setattr(vexfs_idmap_t *idmap, struct dentry *dentry,
+		  struct iattr *attr)
+{
+	struct inode *inode = d_inode(dentry);
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+	bool resized = false;
+	int err;
+
+	if (vexfs_is_shutdown(sbi))
+		return -EIO;
+	err = setattr_prepare(idmap, dentry, attr);
+	if (err)
+		return err;
+	if ((attr->ia_valid & ATTR_SIZE) && attr->ia_size != i_size_read(inode)) {
+		vexfs_refill_reserve(sbi);
+		err = vexfs_setsize(inode, attr->ia_size);
+		if (err)
+			return err;
+		resized = true;
+	}
+	setattr_copy(idmap, inode, attr);
+
+	err = vexfs_lock_op(sbi);
+	if (err)
+		return err;
+	if (resized)
+		VEXFS_I(inode)->d.data_version++;
+	err = vexfs_write_inode_locked(inode);
+	vexfs_unlock(sbi);
+	return err;
+}
+
+int vexfs_getattr(vexfs_idmap_t *idmap, const struct path *path,
+		  struct kstat *stat, u32 request_mask, unsigned int flags)
+{
+	struct inode *inode = d_inode(path->dentry);
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+
+	if (vexfs_is_shutdown(VEXFS_SB(inode->i_sb)))
+		return -EIO;
+	vexfs_fillattr(idmap, request_mask, inode, stat);
+	/* crtime never changes after creation: no lock needed */
+	stat->btime = vexfs_ts(vi->d.crtime_sec, vi->d.crtime_nsec);
+	stat->result_mask |= STATX_BTIME;
+	return 0;
+}
