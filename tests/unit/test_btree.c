@@ -254,13 +254,6 @@ static int run_random(u32 bs, u64 keyspace, long ops, long commit_every)
 	return 0;
 }
 
-static long scale(long n)
-{
-	const char *s = getenv("VX_TEST_SCALE");
-
-	return s ? n * atol(s) : n;
-}
-
 static int t_random_small_keyspace(void) { return run_random(4096, 200, scale(200000), 500); }
 static int t_random_large_keyspace(void) { return run_random(4096, 2000, scale(300000), 5000); }
 static int t_random_1k_blocks(void) { return run_random(1024, 5000, scale(200000), 2000); }

@@ -25,65 +25,6 @@ static u64 rnd(void)
 	return rng_state;
 }
 
-static long scale(long n)
-{
-	const char *s = getenv("VX_TEST_SCALE");
-
-	return s ? n * atol(s) : n;
-}
-
-/*
- * Every image made, to remove them all at the end even when a failed CHECK
- * returned before a test's own cleanup.
- */
-static char *all_images[512];
-static int n_images;
-
-static char *new_image(u64 blocks, u32 bs)
-{
-	char *img = vt_make_image(blocks, bs);
-
-	if (n_images < 512)
-		all_images[n_images++] = strdup(img);
-	return img;
-}
-
-static void remove_images(void)
-{
-	for (int i = 0; i < n_images; i++) {
-		unlink(all_images[i]);
-		free(all_images[i]);
-	}
-	n_images = 0;
-}
-
-/*
- * A sanitizer report ends the run: with a stack trace, through abort() so
- * the images can still be removed (and the fuzz can save its damaged one).
- */
-const char *__ubsan_default_options(void);
-const char *__ubsan_default_options(void)
-{
-	return "print_stacktrace=1:abort_on_error=1";
-}
-
-static void (*before_abort)(void);
-
-static void on_abort(int sig)
-{
-	(void)sig;
-	if (before_abort)
-		before_abort();
-	for (int i = 0; i < n_images; i++)
-		unlink(all_images[i]);
-	_exit(134);
-}
-
-static void done_image(char *img)
-{
-	unlink(img);
-	free(img);
-}
 
 /* ---------------------------------------------------------------- raw image access */
 
