@@ -294,6 +294,34 @@ static int vexfs_mkdir(vexfs_idmap_t *idmap, struct inode *dir,
  * gets its name; until then an orphan record covers it, so a crash in
  * between leaves nothing behind.
  */
+/*
+ * A new inode recorded as an orphan, for objects that get their content
+ * (symlink target) or their name (O_TMPFILE) later: a crash in between
+ * leaves nothing behind.
+ */
+static struct inode *vexfs_new_orphan_inode(vexfs_idmap_t *idmap,
+					    struct inode *dir, umode_t mode)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(dir->i_sb);
+	struct inode *inode = vexfs_new_inode(idmap, dir, mode, 0);
+	int err;
+
+	if (IS_ERR(inode))
+		return inode;
+	err = vexfs_lock_op(sbi);
+	if (err) {
+		vexfs_drop_new_inode(inode, false);
+		return ERR_PTR(err);
+	}
+	err = vexfs_create_item(sbi, inode, true);
+	vexfs_unlock(sbi);
+	if (err) {
+		vexfs_drop_new_inode(inode, inode->i_state & I_NEW);
+		return ERR_PTR(err);
+	}
+	return inode;
+}
+
 static int __vexfs_symlink(vexfs_idmap_t *idmap, struct inode *dir,
 			   struct dentry *dentry, const char *symname)
 {
@@ -306,20 +334,9 @@ static int __vexfs_symlink(vexfs_idmap_t *idmap, struct inode *dir,
 		return -ENAMETOOLONG;
 	if (len > PATH_MAX)
 		return -ENAMETOOLONG;
-	inode = vexfs_new_inode(idmap, dir, S_IFLNK | 0777, 0);
+	inode = vexfs_new_orphan_inode(idmap, dir, S_IFLNK | 0777);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
-	err = vexfs_lock_op(sbi);
-	if (err) {
-		vexfs_drop_new_inode(inode, false);
-		return err;
-	}
-	err = vexfs_create_item(sbi, inode, true);
-	vexfs_unlock(sbi);
-	if (err) {
-		vexfs_drop_new_inode(inode, inode->i_state & I_NEW);
-		return err;
-	}
 
 	err = page_symlink(inode, symname, len);
 	if (!err)
@@ -365,24 +382,12 @@ static int vexfs_symlink(vexfs_idmap_t *idmap, struct inode *dir,
 static int vexfs_tmpfile(vexfs_idmap_t *idmap, struct inode *dir,
 			 struct file *file, umode_t mode)
 {
-	struct vexfs_sb_info *sbi = VEXFS_SB(dir->i_sb);
 	struct inode *inode;
 	int err;
 
-	inode = vexfs_new_inode(idmap, dir, mode, 0);
+	inode = vexfs_new_orphan_inode(idmap, dir, mode);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
-	err = vexfs_lock_op(sbi);
-	if (err) {
-		vexfs_drop_new_inode(inode, false);
-		return err;
-	}
-	err = vexfs_create_item(sbi, inode, true);
-	vexfs_unlock(sbi);
-	if (err) {
-		vexfs_drop_new_inode(inode, inode->i_state & I_NEW);
-		return err;
-	}
 	err = vexfs_init_security(inode, dir, &file->f_path.dentry->d_name);
 	if (err) {
 		clear_nlink(inode);
