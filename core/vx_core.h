@@ -161,6 +161,7 @@ struct vx_inode_data {
 	u64 parent;			/* directories only */
 	u32 rdev;
 	u32 flags;
+	u32 default_space;		/* directories: default vector space id */
 };
 
 int vx_inode_read(struct vx_fs *fs, u64 ino, struct vx_inode_data *out);

@@ -58,7 +58,51 @@ enum {
 	VX_ITEM_DIRINDEX	= 4,	/* (dir, DIRINDEX, index) -> vx_dirent */
 	VX_ITEM_EXTENT		= 5,	/* (ino, EXTENT, file block) -> vx_extent_item */
 	VX_ITEM_ORPHAN		= 6,	/* (ORPHAN_OBJECTID, ORPHAN, ino) -> empty */
+	VX_ITEM_INODE_REF	= 7,	/* (ino, INODE_REF, parent dir) -> vx_inode_ref list */
+	VX_ITEM_EMBED		= 8,	/* (ino, EMBED, VX_EMBED_OFFSET(space, vid)) -> vx_embed_item */
 	VX_ITEM_ALLOC_BITMAP	= 16,	/* (0, ALLOC_BITMAP, group) -> bitmap */
+	VX_ITEM_SPACE		= 32,	/* (VX_SPACE_OBJID(id), SPACE, 0) -> vx_space_item */
+	VX_ITEM_VBLOCK		= 33,	/* (VX_SPACE_OBJID(id), VBLOCK, VX_VBLOCK_OFFSET(col, blk)) -> vx_blockptr */
+	VX_ITEM_VLINKS		= 34,	/* (VX_SPACE_OBJID(id), VLINKS, vid) -> HNSW links of levels >= 1 */
+};
+
+/*
+ * Vector spaces.  Space ids are 1..VX_SPACE_ID_MAX; a space's own items live
+ * under an objectid of a range no inode number reaches.
+ */
+#define VX_SPACE_ID_MAX		0xffffU
+#define VX_SPACE_OBJID_BASE	0xfffffffffff00000ULL
+#define VX_SPACE_OBJID(id)	(VX_SPACE_OBJID_BASE + (u64)(id))
+#define VX_SPACE_NAME_LEN	64	/* NUL padded; at most 63 bytes used */
+#define VX_MODEL_NAME_LEN	64
+#define VX_MODEL_VERSION_LEN	32
+#define VX_MAX_DIM		8192
+
+/* An embedding's key offset: space id in the top 16 bits, vector id below. */
+#define VX_VID_BITS		48
+#define VX_VID_MAX		((1ULL << VX_VID_BITS) - 1)
+#define VX_EMBED_OFFSET(space, vid)	(((u64)(space) << VX_VID_BITS) | (vid))
+#define VX_EMBED_SPACE(off)	((u32)((off) >> VX_VID_BITS))
+#define VX_EMBED_VID(off)	((off) & VX_VID_MAX)
+
+/* Columns of a space's vector store; each is an array of fixed-stride records. */
+enum {
+	VX_VCOL_VECTORS = 0,	/* dim * element size bytes per vid */
+	VX_VCOL_META = 1,	/* struct vx_vmeta per vid */
+	VX_VCOL_GRAPH = 2,	/* HNSW level-0 links per vid: __le32 count, __le32 link[2M] */
+	VX_VCOL_COUNT
+};
+#define VX_VBLOCK_OFFSET(col, blk)	(((u64)(col) << 56) | (blk))
+#define VX_VBLOCK_COL(off)	((u32)((off) >> 56))
+#define VX_VBLOCK_BLK(off)	((off) & ((1ULL << 56) - 1))
+
+enum {
+	VX_METRIC_L2 = 1,	/* squared euclidean distance */
+	VX_METRIC_COSINE = 2,	/* 1 - cos(a, b) */
+	VX_METRIC_IP = 3,	/* -dot(a, b) */
+};
+enum {
+	VX_ELEM_F32 = 1,	/* float16 = 2 and int8 = 3 are reserved */
 };
 
 /* A pointer to a child block: carries the child's CRC and birth txn. */
@@ -160,7 +204,62 @@ struct vx_inode_item {
 	__le32 rdev;
 	__le32 flags;
 	__le64 parent;		/* directories: the parent directory's ino */
+	__le32 default_space;	/* directories: space id new embeddings use, 0 none */
+	__le32 reserved32;
+	__le64 reserved[2];
+};
+
+/*
+ * Back reference from an inode to a directory naming it, one item per
+ * (inode, directory) pair, names packed back to back (hard links in one
+ * directory share the item).  Lets the kernel build a path and test "is
+ * this file beneath that directory" without scanning directories.
+ */
+struct vx_inode_ref {
+	__le16 name_len;
+	/* name follows, not NUL terminated */
+};
+
+/* One embedding of a file: the chunk it describes and the vector's slot. */
+#define VX_EMBED_FLAG_NONE	0
+struct vx_embed_item {
+	__le64 chunk_offset;	/* bytes into the file */
+	__le64 chunk_length;	/* bytes; the whole file is 0 + size */
+	__le64 data_version;	/* the file's data_version it was computed from */
+	__le32 flags;
+	__le32 pad;
+};
+
+struct vx_space_item {
+	__u8   name[VX_SPACE_NAME_LEN];
+	__u8   model[VX_MODEL_NAME_LEN];
+	__u8   model_version[VX_MODEL_VERSION_LEN];
+	__le32 dim;
+	__le32 elem_type;	/* VX_ELEM_* */
+	__le32 metric;		/* VX_METRIC_* */
+	__le32 hnsw_m;		/* links per node above level 0; 2M at level 0 */
+	__le32 hnsw_ef_construction;
+	__le32 hnsw_ef_search;	/* default ef of a search */
+	__le32 flags;
+	__le32 pad;
+	__le64 vid_limit;	/* vids [0, vid_limit) have records in the columns */
+	__le64 live_count;	/* embeddings stored */
+	__le64 entry_vid;	/* HNSW entry point; VX_VID_NONE when the graph is empty */
+	__le32 max_level;	/* level of the entry point */
+	__le32 pad1;
+	__le64 create_time;	/* ns since the epoch */
 	__le64 reserved[3];
+};
+#define VX_VID_NONE		(~0ULL)
+
+/* Record of the META column: who owns a vector slot. */
+#define VX_VMETA_LIVE		0x1	/* slot holds an embedding */
+#define VX_VMETA_INDEXED	0x2	/* linked into the HNSW graph (GRAPH column valid) */
+struct vx_vmeta {
+	__le64 ino;
+	__le32 flags;
+	__u8   level;		/* HNSW level of the node when INDEXED */
+	__u8   pad[3];
 };
 
 /* Extent: file blocks [key.offset, key.offset + len) -> disk blocks. */
@@ -231,5 +330,9 @@ VX_STATIC_ASSERT(sizeof(struct vx_inode_item) == 160);
 VX_STATIC_ASSERT(sizeof(struct vx_extent_item) == 24);
 VX_STATIC_ASSERT(sizeof(struct vx_dirent_hdr) == 24);
 VX_STATIC_ASSERT(sizeof(struct vx_xattr_hdr) == 4);
+VX_STATIC_ASSERT(sizeof(struct vx_inode_ref) == 2);
+VX_STATIC_ASSERT(sizeof(struct vx_embed_item) == 32);
+VX_STATIC_ASSERT(sizeof(struct vx_space_item) == 256);
+VX_STATIC_ASSERT(sizeof(struct vx_vmeta) == 16);
 
 #endif /* VX_FORMAT_H */

@@ -40,6 +40,7 @@ static void inode_to_disk(struct vx_inode_item *d, const struct vx_inode_data *c
 	d->parent = cpu_to_le64(c->parent);
 	d->rdev = cpu_to_le32(c->rdev);
 	d->flags = cpu_to_le32(c->flags);
+	d->default_space = cpu_to_le32(c->default_space);
 }
 
 static void inode_from_disk(struct vx_inode_data *c, u64 ino,
@@ -66,6 +67,7 @@ static void inode_from_disk(struct vx_inode_data *c, u64 ino,
 	c->parent = le64_to_cpu(d->parent);
 	c->rdev = le32_to_cpu(d->rdev);
 	c->flags = le32_to_cpu(d->flags);
+	c->default_space = le32_to_cpu(d->default_space);
 }
 
 static void inode_key(struct vx_ckey *k, u64 ino)

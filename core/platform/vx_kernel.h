@@ -15,6 +15,8 @@
 #include <linux/printk.h>
 #include <linux/sched.h>
 #include <asm/byteorder.h>
+#include <asm/fpu/api.h>
+#include <asm/cpufeature.h>
 
 #define vx_malloc(n)		kvmalloc(n, GFP_NOFS)
 #define vx_zalloc(n)		kvzalloc(n, GFP_NOFS)
@@ -68,6 +70,42 @@ static inline void vx_put_unaligned_le64(u64 val, void *p)
 	__le64 v = cpu_to_le64(val);
 
 	memcpy(p, &v, sizeof(v));
+}
+
+/*
+ * Float and SIMD code runs only inside these brackets (see vx_index.h).
+ * kernel_fpu_begin() disables preemption: long loops call vx_fpu_yield().
+ */
+static inline void vx_fpu_begin(void)
+{
+	kernel_fpu_begin();
+}
+
+static inline void vx_fpu_end(void)
+{
+	kernel_fpu_end();
+}
+
+static inline void vx_fpu_yield(void)
+{
+	if (need_resched()) {
+		kernel_fpu_end();
+		cond_resched();
+		kernel_fpu_begin();
+	}
+}
+
+static inline bool vx_cpu_has_avx2(void)
+{
+	return boot_cpu_has(X86_FEATURE_AVX2) && boot_cpu_has(X86_FEATURE_FMA) &&
+	       cpu_has_xfeatures(XFEATURE_MASK_SSE | XFEATURE_MASK_YMM, NULL);
+}
+
+static inline bool vx_cpu_has_avx512(void)
+{
+	return boot_cpu_has(X86_FEATURE_AVX512F) &&
+	       cpu_has_xfeatures(XFEATURE_MASK_SSE | XFEATURE_MASK_YMM |
+				 XFEATURE_MASK_AVX512, NULL);
 }
 
 #endif

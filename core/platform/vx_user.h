@@ -91,4 +91,19 @@ static inline void vx_put_unaligned_le64(u64 v, void *p)
 #define max(a, b) ((a) > (b) ? (a) : (b))
 #endif
 
+/* Userspace needs no FPU brackets (see vx_index.h). */
+static inline void vx_fpu_begin(void) { }
+static inline void vx_fpu_end(void) { }
+static inline void vx_fpu_yield(void) { }
+
+static inline bool vx_cpu_has_avx2(void)
+{
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static inline bool vx_cpu_has_avx512(void)
+{
+	return __builtin_cpu_supports("avx512f");
+}
+
 #endif
