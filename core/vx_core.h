@@ -170,7 +170,7 @@ int vx_inode_write(struct vx_fs *fs, const struct vx_inode_data *in);
 int vx_inode_create(struct vx_fs *fs, struct vx_inode_data *in);
 /*
  * Remove an inode and everything it owns: extents (blocks freed), xattrs,
- * directory entries if it is a directory, orphan record.
+ * back references, directory entries if it is a directory, orphan record.
  */
 int vx_inode_remove(struct vx_fs *fs, u64 ino);
 
@@ -200,6 +200,47 @@ typedef int (*vx_dir_emit_t)(void *ctx, const char *name, u32 len, u64 ino,
 int vx_dir_iterate(struct vx_fs *fs, u64 dir, u64 *pos, vx_dir_emit_t emit,
 		   void *ctx);
 int vx_dir_is_empty(struct vx_fs *fs, u64 dir);	/* 1, 0, or -errno */
+
+/*
+ * ---- Back references ----
+ *
+ * Every name an inode has is recorded on the inode's side too, in its
+ * INODE_REF item for that directory (the root has none).  vx_dir_add,
+ * vx_dir_remove and vx_dir_set keep them in step with the directory
+ * entries, in the same transaction.  Walks up the tree stop after
+ * VX_REF_MAX_DEPTH directories with -ELOOP (only a damaged volume loops).
+ */
+#define VX_REF_MAX_DEPTH	4096
+
+/*
+ * One (parent, name) naming ino: the first of its lowest-numbered parent.
+ * name needs VX_NAME_MAX + 1 bytes and is NUL terminated.  -ENOENT for the
+ * root and for unlinked inodes.
+ */
+int vx_inode_ref_first(struct vx_fs *fs, u64 ino, u64 *parent, char *name,
+		       u32 *name_len);
+/*
+ * 1 if ino lies beneath dir through any of its names (ino == dir counts),
+ * 0 if not, -ELOOP, -errno.
+ */
+int vx_inode_is_beneath(struct vx_fs *fs, u64 ino, u64 dir);
+/*
+ * Path of ino relative to dir, "a/b/file", NUL terminated in buf (size
+ * bytes); *len excludes the NUL; "" when ino == dir.  Uses the first name
+ * in each directory, and the first directory naming ino from which dir is
+ * reached.  -ENOENT if ino is not beneath dir, -ENAMETOOLONG if the path
+ * does not fit, -ELOOP.
+ */
+int vx_inode_path(struct vx_fs *fs, u64 ino, u64 dir, char *buf, u32 size,
+		  u32 *len);
+/*
+ * Repair (fsck): add or drop one name of ino's back reference from dir
+ * without touching the directory.  -EEXIST / -ENOENT, -EMLINK.
+ */
+int vx_inode_ref_add(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
+		     u32 len);
+int vx_inode_ref_del(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
+		     u32 len);
 
 /* ---- Extents (file block -> disk block mapping) ---- */
 

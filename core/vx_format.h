@@ -251,6 +251,12 @@ struct vx_space_item {
 	__le64 reserved[3];
 };
 #define VX_VID_NONE		(~0ULL)
+/*
+ * vx_space_item.flags: the space was dropped; its name is cleared and its
+ * items are being deleted by vx_space_reap() (vid_limit then counts down:
+ * the EMBED items of vids >= vid_limit are already gone).
+ */
+#define VX_SPACE_FLAG_DROPPED	0x1
 
 /* Record of the META column: who owns a vector slot. */
 #define VX_VMETA_LIVE		0x1	/* slot holds an embedding */

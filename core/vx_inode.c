@@ -4,6 +4,7 @@
  * extended attributes and orphan records.  See docs/FORMAT.md for the keys.
  */
 #include "vx_internal.h"
+#include "vx_vector.h"
 
 #define S_IFMT_		0170000
 #define S_IFDIR_	0040000
@@ -84,7 +85,7 @@ int vx_inode_read(struct vx_fs *fs, u64 ino, struct vx_inode_data *out)
 	u32 size;
 	int err;
 
-	if (ino == 0 || ino >= VX_ORPHAN_OBJECTID)
+	if (ino == 0 || ino >= VX_SPACE_OBJID_BASE)
 		return -ENOENT;
 	inode_key(&k, ino);
 	err = vx_item_lookup(fs, VX_TREE_FS, &k, &item, sizeof(item), &size);
@@ -128,7 +129,8 @@ int vx_inode_create(struct vx_fs *fs, struct vx_inode_data *in)
 {
 	int err;
 
-	if (fs->next_ino >= VX_ORPHAN_OBJECTID)
+	/* above the inode range live spaces' and orphans' object ids */
+	if (fs->next_ino >= VX_SPACE_OBJID_BASE)
 		return -ENOSPC;
 	in->ino = fs->next_ino;
 	in->generation = fs->txn;
@@ -162,6 +164,11 @@ int vx_inode_remove(struct vx_fs *fs, u64 ino)
 	err = vx_orphan_add(fs, ino);
 	if (err)
 		return err;
+	/* embeddings first: their vectors and graph live outside the inode */
+	err = vx_embed_remove_inode(fs, ino);
+	if (err)
+		return err;
+	/* then every other item keyed by ino: xattrs, extents, back references */
 	k.type = VX_ITEM_INODE + 1;
 	for (;;) {
 		err = vx_item_next(fs, VX_TREE_FS, &k, &found, &ext, sizeof(ext), &size);
@@ -338,11 +345,393 @@ int vx_dir_lookup(struct vx_fs *fs, u64 dir, const char *name, u32 len,
 	return err;
 }
 
+/* ------------------------------------------------------- back references */
+
+#define RHDR ((u32)sizeof(struct vx_inode_ref))
+
+/* Decode the name at *off of an INODE_REF item; false at the end or if bad. */
+static bool ref_next(const u8 *buf, u32 size, u32 *off, const char **name,
+		     u32 *len)
+{
+	u32 n;
+
+	if (*off + RHDR > size)
+		return false;
+	n = vx_get_unaligned_le16(buf + *off);
+	if (n == 0 || n > VX_NAME_MAX || *off + RHDR + n > size)
+		return false;
+	*name = (const char *)buf + *off + RHDR;
+	*len = n;
+	*off += RHDR + n;
+	return true;
+}
+
+/*
+ * One INODE_REF item as it must become.  Directory operations prepare every
+ * change before they touch the tree, so a corrupt or full ref item fails
+ * the operation while nothing has changed yet.
+ */
+struct ref_change {
+	struct vx_ckey key;
+	u8 *buf;		/* new contents (vx_max_item_size bytes) */
+	u32 size;		/* 0: delete the item */
+	bool exists;		/* on disk now: update or delete, else insert */
+	bool skip;		/* nothing to write */
+};
+
+/*
+ * Load the ref item (ino, dir) into rc->buf and find name in it.  Returns
+ * the entry's offset, -ENOENT if the item or the name is absent (rc->size
+ * is then the item's size, 0 if absent), or -EUCLEAN.
+ */
+static int ref_load(struct vx_fs *fs, struct ref_change *rc, u64 ino, u64 dir,
+		    const char *name, u32 len)
+{
+	const char *n;
+	u32 off = 0, at, nlen;
+	int err;
+
+	rc->key.objectid = ino;
+	rc->key.type = VX_ITEM_INODE_REF;
+	rc->key.offset = dir;
+	rc->exists = false;
+	rc->skip = false;
+	rc->size = 0;
+	err = vx_item_lookup(fs, VX_TREE_FS, &rc->key, rc->buf,
+			     vx_max_item_size(fs), &rc->size);
+	if (err == -ENOENT) {
+		rc->size = 0;
+		return -ENOENT;
+	}
+	if (err)
+		return err;
+	rc->exists = true;
+	if (rc->size > vx_max_item_size(fs))
+		goto corrupt;
+	for (;;) {
+		at = off;
+		if (!ref_next(rc->buf, rc->size, &off, &n, &nlen))
+			break;
+		if (nlen == len && !memcmp(n, name, len))
+			return (int)at;
+	}
+	if (off == rc->size)
+		return -ENOENT;
+corrupt:
+	vx_log_err("inode %llu: corrupt back reference from directory %llu",
+		   (unsigned long long)ino, (unsigned long long)dir);
+	return -EUCLEAN;
+}
+
+/* Prepare "dir names ino as name" in rc. */
+static int ref_prepare_add(struct vx_fs *fs, struct ref_change *rc, u64 ino,
+			   u64 dir, const char *name, u32 len)
+{
+	int ret = ref_load(fs, rc, ino, dir, name, len);
+
+	if (ret >= 0) {
+		/* only a damaged volume has it already: keep one copy */
+		rc->skip = true;
+		return 0;
+	}
+	if (ret != -ENOENT)
+		return ret;
+	/* btrfs answers the same way when one item cannot hold more links */
+	if (rc->size + RHDR + len > vx_max_item_size(fs))
+		return -EMLINK;
+	vx_put_unaligned_le16((u16)len, rc->buf + rc->size);
+	memcpy(rc->buf + rc->size + RHDR, name, len);
+	rc->size += RHDR + len;
+	return 0;
+}
+
+/* Prepare "dir no longer names ino as name" in rc. */
+static int ref_prepare_del(struct vx_fs *fs, struct ref_change *rc, u64 ino,
+			   u64 dir, const char *name, u32 len)
+{
+	int ret = ref_load(fs, rc, ino, dir, name, len);
+	u32 at;
+
+	if (ret == -ENOENT) {
+		/* damaged volume: the name goes anyway; fsck reports the rest */
+		vx_log_warn("inode %llu: no back reference for its name in directory %llu; run fsck.vexfs",
+			    (unsigned long long)ino, (unsigned long long)dir);
+		rc->skip = true;
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	at = (u32)ret;
+	memmove(rc->buf + at, rc->buf + at + RHDR + len,
+		rc->size - at - RHDR - len);
+	rc->size -= RHDR + len;
+	return 0;
+}
+
+/* Write a prepared change: one tree operation at most. */
+static int ref_apply(struct vx_fs *fs, const struct ref_change *rc)
+{
+	if (rc->skip)
+		return 0;
+	if (!rc->exists)
+		return vx_item_insert(fs, VX_TREE_FS, &rc->key, rc->buf, rc->size);
+	if (rc->size)
+		return vx_item_update(fs, VX_TREE_FS, &rc->key, rc->buf, rc->size);
+	return vx_item_delete(fs, VX_TREE_FS, &rc->key);
+}
+
+/*
+ * The first ref item of ino whose parent is >= from_parent: *parent gets the
+ * directory; buf (bufsize bytes, may be NULL) the start of the item.
+ * -ENOENT when there is none.
+ */
+static int ref_item_from(struct vx_fs *fs, u64 ino, u64 from_parent,
+			 u64 *parent, u8 *buf, u32 bufsize, u32 *size)
+{
+	struct vx_ckey k = { .objectid = ino, .type = VX_ITEM_INODE_REF,
+			     .offset = from_parent };
+	struct vx_ckey found;
+	int err;
+
+	err = vx_item_next(fs, VX_TREE_FS, &k, &found, buf, bufsize, size);
+	if (err)
+		return err;
+	if (found.objectid != ino || found.type != VX_ITEM_INODE_REF)
+		return -ENOENT;
+	*parent = found.offset;
+	return 0;
+}
+
+/* Enough of a ref item for its first name. */
+#define REF_FIRST_BYTES	(RHDR + VX_NAME_MAX)
+
+/* The first name of a ref item read (possibly truncated) into buf. */
+static int ref_first_name(const u8 *buf, u32 size, u64 ino, const char **name,
+			  u32 *len)
+{
+	u32 off = 0;
+
+	if (ref_next(buf, size < REF_FIRST_BYTES ? size : REF_FIRST_BYTES,
+		     &off, name, len))
+		return 0;
+	vx_log_err("inode %llu: corrupt back reference",
+		   (unsigned long long)ino);
+	return -EUCLEAN;
+}
+
+int vx_inode_ref_first(struct vx_fs *fs, u64 ino, u64 *parent, char *name,
+		       u32 *name_len)
+{
+	u8 first[REF_FIRST_BYTES];
+	const char *n;
+	u32 size, len;
+	int err;
+
+	err = ref_item_from(fs, ino, 0, parent, first, sizeof(first), &size);
+	if (!err)
+		err = ref_first_name(first, size, ino, &n, &len);
+	if (err)
+		return err;
+	memcpy(name, n, len);
+	name[len] = '\0';
+	*name_len = len;
+	return 0;
+}
+
+/*
+ * Does the chain of directories from dir_ino up (each directory has exactly
+ * one name) reach ancestor?  1, 0 (it ends at the root or an unlinked
+ * directory), -ELOOP (a cycle, or deeper than any sane tree), -errno.
+ */
+static int dir_chain_reaches(struct vx_fs *fs, u64 dir_ino, u64 ancestor)
+{
+	u64 cur = dir_ino, parent;
+	u32 depth;
+	int err;
+
+	for (depth = 0; depth < VX_REF_MAX_DEPTH; depth++) {
+		if (cur == ancestor)
+			return 1;
+		err = ref_item_from(fs, cur, 0, &parent, NULL, 0, NULL);
+		if (err == -ENOENT)
+			return 0;
+		if (err)
+			return err;
+		cur = parent;
+	}
+	return -ELOOP;
+}
+
+int vx_inode_is_beneath(struct vx_fs *fs, u64 ino, u64 dir)
+{
+	u64 parent, from = 0;
+	int ret;
+
+	if (ino == dir)
+		return 1;
+	/* every directory holding a hard link of ino is a way up */
+	for (;;) {
+		ret = ref_item_from(fs, ino, from, &parent, NULL, 0, NULL);
+		if (ret == -ENOENT)
+			return 0;
+		if (ret)
+			return ret;
+		ret = dir_chain_reaches(fs, parent, dir);
+		if (ret)
+			return ret;
+		if (parent == ~0ULL)
+			return 0;
+		from = parent + 1;
+		vx_cond_resched();
+	}
+}
+
+/* Prepend "name/" (or just name for the first) to the path in buf[*pos, size). */
+static bool path_prepend(char *buf, u32 size, u32 *pos, const char *name,
+			 u32 len)
+{
+	u32 need = len + (*pos < size ? 1 : 0);
+
+	if (need + 1 > *pos)		/* the NUL must fit too */
+		return false;
+	if (*pos < size)
+		buf[--*pos] = '/';
+	*pos -= len;
+	memcpy(buf + *pos, name, len);
+	return true;
+}
+
+int vx_inode_path(struct vx_fs *fs, u64 ino, u64 dir, char *buf, u32 size,
+		  u32 *len)
+{
+	u8 *item;
+	const char *n;
+	u64 link_dir, parent, cur, from = 0;
+	u32 isize, nlen, pos, depth;
+	bool fits, too_long = false;
+	int err;
+
+	if (!size)
+		return -ENAMETOOLONG;
+	if (ino == dir) {
+		buf[0] = '\0';
+		*len = 0;
+		return 0;
+	}
+	item = vx_malloc(REF_FIRST_BYTES);
+	if (!item)
+		return -ENOMEM;
+	/*
+	 * Try each directory naming ino, in key order; from there up, each
+	 * directory has one name.  The path is built backwards at the end of
+	 * buf, then moved to its start.
+	 */
+	for (;;) {
+		err = ref_item_from(fs, ino, from, &link_dir, item,
+				    REF_FIRST_BYTES, &isize);
+		if (!err)
+			err = ref_first_name(item, isize, ino, &n, &nlen);
+		if (err)
+			break;
+		pos = size;
+		fits = path_prepend(buf, size, &pos, n, nlen);
+		cur = link_dir;
+		for (depth = 0; cur != dir && depth < VX_REF_MAX_DEPTH; depth++) {
+			err = ref_item_from(fs, cur, 0, &parent, item,
+					    REF_FIRST_BYTES, &isize);
+			if (!err)
+				err = ref_first_name(item, isize, cur, &n, &nlen);
+			if (err)
+				break;
+			if (fits)
+				fits = path_prepend(buf, size, &pos, n, nlen);
+			cur = parent;
+		}
+		if (!err && cur != dir)
+			err = -ELOOP;
+		if (err && err != -ENOENT)
+			break;
+		if (!err && fits) {
+			*len = size - pos;
+			memmove(buf, buf + pos, *len);
+			buf[*len] = '\0';
+			break;
+		}
+		/* -ENOENT: this chain ends at the root; too long: try others */
+		if (!err)
+			too_long = true;
+		if (link_dir == ~0ULL) {
+			err = -ENOENT;
+			break;
+		}
+		from = link_dir + 1;
+		vx_cond_resched();
+	}
+	if (err == -ENOENT && too_long)
+		err = -ENAMETOOLONG;
+	vx_free(item);
+	return err;
+}
+
+int vx_inode_ref_add(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
+		     u32 len)
+{
+	struct ref_change ref;
+	int err = check_name(len);
+
+	if (err)
+		return err;
+	ref.buf = vx_malloc(fs->bs);
+	if (!ref.buf)
+		return -ENOMEM;
+	err = ref_load(fs, &ref, ino, dir, name, len);
+	if (err >= 0) {
+		err = -EEXIST;
+	} else if (err == -ENOENT) {
+		err = ref_prepare_add(fs, &ref, ino, dir, name, len);
+		if (!err)
+			err = ref_apply(fs, &ref);
+	}
+	vx_free(ref.buf);
+	return err;
+}
+
+int vx_inode_ref_del(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
+		     u32 len)
+{
+	struct ref_change ref;
+	int err = check_name(len);
+
+	if (err)
+		return err;
+	ref.buf = vx_malloc(fs->bs);
+	if (!ref.buf)
+		return -ENOMEM;
+	err = ref_load(fs, &ref, ino, dir, name, len);
+	if (err >= 0) {
+		err = ref_prepare_del(fs, &ref, ino, dir, name, len);
+		if (!err)
+			err = ref_apply(fs, &ref);
+	}
+	vx_free(ref.buf);
+	return err;
+}
+
+/*
+ * Every directory operation changes the name's DIRENT and DIRINDEX items and
+ * the named inode's INODE_REF item(s) in one vx_op_begin bracket: the space
+ * for all of them is checked before the first is written.
+ */
+#define DIR_ADD_OPS	3	/* DIRINDEX, DIRENT, INODE_REF */
+#define DIR_REMOVE_OPS	3	/* DIRINDEX, DIRENT, INODE_REF */
+#define DIR_SET_OPS	4	/* DIRENT, DIRINDEX, two INODE_REFs */
+
 int vx_dir_add(struct vx_fs *fs, struct vx_inode_data *dir, const char *name,
 	       u32 len, u64 ino, u8 ftype)
 {
 	struct vx_ckey k = { .objectid = dir->ino, .type = VX_ITEM_DIRENT,
 			     .offset = vx_name_hash(name, len) };
+	struct ref_change ref;
 	struct dent d;
 	u32 size = 0;
 	u64 index;
@@ -351,9 +740,11 @@ int vx_dir_add(struct vx_fs *fs, struct vx_inode_data *dir, const char *name,
 
 	if (err)
 		return err;
-	buf = vx_malloc(fs->bs);
+	/* the DIRENT item, then the INODE_REF item */
+	buf = vx_malloc(2 * fs->bs);
 	if (!buf)
 		return -ENOMEM;
+	ref.buf = buf + fs->bs;
 	err = dirent_find(fs, dir->ino, name, len, buf, &size, &d);
 	if (!err) {
 		err = -EEXIST;
@@ -365,8 +756,11 @@ int vx_dir_add(struct vx_fs *fs, struct vx_inode_data *dir, const char *name,
 		err = -ENOSPC;	/* an absurd number of hash collisions */
 		goto out;
 	}
+	err = ref_prepare_add(fs, &ref, ino, dir->ino, name, len);
+	if (err)
+		goto out;
 	index = dir->next_dir_index < 2 ? 2 : dir->next_dir_index;
-	err = vx_op_begin(fs, 2, false);
+	err = vx_op_begin(fs, DIR_ADD_OPS, false);
 	if (err)
 		goto out;
 	/* DIRINDEX first: it has a fresh key and cannot collide */
@@ -387,6 +781,8 @@ int vx_dir_add(struct vx_fs *fs, struct vx_inode_data *dir, const char *name,
 		err = vx_item_insert(fs, VX_TREE_FS, &k, buf, size);
 	else
 		err = vx_item_update(fs, VX_TREE_FS, &k, buf, size);
+	if (!err)
+		err = ref_apply(fs, &ref);
 	vx_op_end(fs);
 	if (err) {
 		vx_op_fail(fs, err);
@@ -403,6 +799,7 @@ int vx_dir_remove(struct vx_fs *fs, u64 dir, const char *name, u32 len)
 	struct vx_ckey k = { .objectid = dir, .type = VX_ITEM_DIRENT,
 			     .offset = vx_name_hash(name, len) };
 	struct vx_ckey ik = { .objectid = dir, .type = VX_ITEM_DIRINDEX };
+	struct ref_change ref;
 	struct dent d;
 	u32 size;
 	u8 *buf;
@@ -410,14 +807,18 @@ int vx_dir_remove(struct vx_fs *fs, u64 dir, const char *name, u32 len)
 
 	if (err)
 		return err;
-	buf = vx_malloc(fs->bs);
+	buf = vx_malloc(2 * fs->bs);
 	if (!buf)
 		return -ENOMEM;
+	ref.buf = buf + fs->bs;
 	err = dirent_find(fs, dir, name, len, buf, &size, &d);
 	if (err)
 		goto out;
+	err = ref_prepare_del(fs, &ref, d.ino, dir, name, len);
+	if (err)
+		goto out;
 	ik.offset = d.index;
-	err = vx_op_begin(fs, 2, true);
+	err = vx_op_begin(fs, DIR_REMOVE_OPS, true);
 	if (err)
 		goto out;
 	err = vx_item_delete(fs, VX_TREE_FS, &ik);
@@ -431,6 +832,8 @@ int vx_dir_remove(struct vx_fs *fs, u64 dir, const char *name, u32 len)
 		err = vx_item_update(fs, VX_TREE_FS, &k, buf, size);
 	else
 		err = vx_item_delete(fs, VX_TREE_FS, &k);
+	if (!err)
+		err = ref_apply(fs, &ref);
 	vx_op_end(fs);
 	if (err)
 		vx_op_fail(fs, err);
@@ -445,6 +848,7 @@ int vx_dir_set(struct vx_fs *fs, u64 dir, const char *name, u32 len,
 	struct vx_ckey k = { .objectid = dir, .type = VX_ITEM_DIRENT,
 			     .offset = vx_name_hash(name, len) };
 	struct vx_ckey ik = { .objectid = dir, .type = VX_ITEM_DIRINDEX };
+	struct ref_change old_ref, new_ref;
 	struct dent d;
 	u8 one[sizeof(struct vx_dirent_hdr) + VX_NAME_MAX];
 	u32 size, n;
@@ -453,15 +857,29 @@ int vx_dir_set(struct vx_fs *fs, u64 dir, const char *name, u32 len,
 
 	if (err)
 		return err;
-	buf = vx_malloc(fs->bs);
+	/* the DIRENT item, then the old and the new inode's INODE_REF items */
+	buf = vx_malloc(3 * fs->bs);
 	if (!buf)
 		return -ENOMEM;
+	old_ref.buf = buf + fs->bs;
+	new_ref.buf = buf + 2 * fs->bs;
 	err = dirent_find(fs, dir, name, len, buf, &size, &d);
 	if (err)
 		goto out;
+	/* the name moves from the old target's refs to the new inode's */
+	if (d.ino != ino) {
+		err = ref_prepare_del(fs, &old_ref, d.ino, dir, name, len);
+		if (!err)
+			err = ref_prepare_add(fs, &new_ref, ino, dir, name, len);
+		if (err)
+			goto out;
+	} else {
+		old_ref.skip = true;
+		new_ref.skip = true;
+	}
 	vx_put_unaligned_le64(ino, buf + d.off + offsetof(struct vx_dirent_hdr, ino));
 	buf[d.off + offsetof(struct vx_dirent_hdr, ftype)] = ftype;
-	err = vx_op_begin(fs, 2, true);
+	err = vx_op_begin(fs, DIR_SET_OPS, true);
 	if (err)
 		goto out;
 	err = vx_item_update(fs, VX_TREE_FS, &k, buf, size);
@@ -469,6 +887,10 @@ int vx_dir_set(struct vx_fs *fs, u64 dir, const char *name, u32 len,
 		ik.offset = d.index;
 		n = dent_put(one, ino, d.index, ftype, name, len);
 		err = vx_item_update(fs, VX_TREE_FS, &ik, one, n);
+		if (!err)
+			err = ref_apply(fs, &old_ref);
+		if (!err)
+			err = ref_apply(fs, &new_ref);
 		if (err)
 			vx_op_fail(fs, err);
 	}

@@ -10,6 +10,8 @@
 #define VX_ITEM_SIZE		((u32)sizeof(struct vx_item))
 #define VX_ENTRY_SIZE		((u32)sizeof(struct vx_node_entry))
 
+struct vx_vspace;
+
 struct vx_node {
 	u64 blocknr;
 	u8 *data;
@@ -71,6 +73,8 @@ struct vx_fs {
 
 	u8 *scratch;		/* one block, for node rebuilds */
 	u8 *scratch2;
+
+	struct vx_vspace *vspaces;	/* loaded vector spaces (vx_vector.c) */
 };
 
 static inline struct vx_node_header *vx_hdr(const struct vx_node *n)

@@ -9,6 +9,7 @@
  * untouched tree, because nothing it references was overwritten or reused.
  */
 #include "vx_internal.h"
+#include "vx_vector.h"
 
 static const u64 sb_offsets[VX_SB_SLOTS] = { VX_SB_OFFSET_0, VX_SB_OFFSET_1 };
 
@@ -263,6 +264,8 @@ int vx_fs_open(struct vx_fs **out, const struct vx_dev_ops *ops, void *dev,
 
 void vx_fs_close(struct vx_fs *fs)
 {
+	if (fs)
+		vx_space_unload_all(fs);
 	fs_destroy(fs);
 }
 

@@ -140,7 +140,11 @@ int vx_embed_delete(struct vx_fs *fs, u64 ino, u32 space,
  */
 int vx_embed_list(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *out,
 		  u32 max, u32 *total);
-/* One embedding by vid (search results).  -ENOENT. */
+/*
+ * One embedding by vid, for search results: a single item lookup on the
+ * hot path of every search, so flags stay 0 (compare data_version with the
+ * inode's own to tell staleness).  -ENOENT.
+ */
 int vx_embed_lookup(struct vx_fs *fs, u64 ino, u32 space, u64 vid,
 		    struct vx_embed *out);
 /* The stored vector of a vid, as given to add (not normalised); checksummed read. */

@@ -20,9 +20,11 @@
 #ifdef VEXFS_HAVE_MNT_IDMAP
 typedef struct mnt_idmap vexfs_idmap_t;
 #define VEXFS_NOP_IDMAP		(&nop_mnt_idmap)
+#define vexfs_file_idmap(file)	file_mnt_idmap(file)
 #else
 typedef struct user_namespace vexfs_idmap_t;
 #define VEXFS_NOP_IDMAP		(&init_user_ns)
+#define vexfs_file_idmap(file)	file_mnt_user_ns(file)
 #endif
 
 static inline void vexfs_fillattr(vexfs_idmap_t *idmap, u32 request_mask,

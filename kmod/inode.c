@@ -197,6 +197,8 @@ void vexfs_evict_inode(struct inode *inode)
 	 */
 	if (remove && !sb_rdonly(sb) && !vexfs_is_shutdown(sbi)) {
 		sb_start_intwrite(sb);
+		/* removing the inode removes its embeddings from the indexes */
+		down_write(&sbi->index_sem);
 		if (!vexfs_lock_op(sbi)) {
 			err = vx_inode_remove(sbi->fs, inode->i_ino);
 			vexfs_unlock(sbi);
@@ -204,6 +206,7 @@ void vexfs_evict_inode(struct inode *inode)
 				vexfs_err(sb, "cannot remove inode %lu (%d); the next mount reclaims it",
 					  inode->i_ino, err);
 		}
+		up_write(&sbi->index_sem);
 		sb_end_intwrite(sb);
 	}
 	invalidate_inode_buffers(inode);

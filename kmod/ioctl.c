@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * VexFS ioctls.  FS_IOC_SHUTDOWN simulates a crash from inside a running
+ * VexFS ioctls.  The vector ioctls (VEXFS_IOC_*) live in vector.c.
+ * FS_IOC_SHUTDOWN simulates a crash from inside a running
  * system (fstests, crash-consistency tests): afterwards every operation
  * fails with EIO and nothing more is written.
  */
@@ -8,6 +9,7 @@
 #include <linux/uaccess.h>
 #include <linux/capability.h>
 #include "vexfs.h"
+#include "vexfs_uapi.h"
 
 static int vexfs_ioc_shutdown(struct super_block *sb, u32 __user *arg)
 {
@@ -53,6 +55,8 @@ long vexfs_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case FS_IOC_SHUTDOWN:
 		return vexfs_ioc_shutdown(sb, (u32 __user *)arg);
 	default:
+		if (_IOC_TYPE(cmd) == VEXFS_IOC_MAGIC)
+			return vexfs_vector_ioctl(file, cmd, arg);
 		return -ENOTTY;
 	}
 }

@@ -104,6 +104,8 @@ static struct inode *vexfs_new_inode(vexfs_idmap_t *idmap, struct inode *dir,
 		set_nlink(inode, 2);
 		vi->d.next_dir_index = 2;
 		vi->d.parent = dir->i_ino;
+		/* a directory's default vector space is inherited */
+		vi->d.default_space = VEXFS_I(dir)->d.default_space;
 	}
 	vexfs_set_inode_ops(inode);
 	return inode;
@@ -450,6 +452,17 @@ static int vexfs_link(struct dentry *old_dentry, struct inode *dir,
 	return err;
 }
 
+/*
+ * Under the lock: a name operation that frees about as much as it uses
+ * (unlink, rmdir, rename over a target, exchange) runs on the core's delete
+ * reserve.  Check room for all of its steps once, so that none of them can
+ * fail half way with ENOSPC; vx_op_end() closes the bracket.
+ */
+static int vexfs_shrink_begin(struct vexfs_sb_info *sbi)
+{
+	return vx_op_begin(sbi->fs, VEXFS_MAX_OP_ITEMS, true);
+}
+
 /* Under the lock: inode lost a name; orphan it when it was the last one. */
 static int vexfs_drop_link(struct vexfs_sb_info *sbi, struct inode *inode)
 {
@@ -477,6 +490,11 @@ static int vexfs_unlink(struct inode *dir, struct dentry *dentry)
 	err = vexfs_lock_op(sbi);
 	if (err)
 		return err;
+	err = vexfs_shrink_begin(sbi);
+	if (err) {
+		vexfs_unlock(sbi);
+		return err;
+	}
 	err = vexfs_remove_link(dir, dentry);
 	if (!err) {
 		err = vexfs_drop_link(sbi, inode);
@@ -484,6 +502,7 @@ static int vexfs_unlink(struct inode *dir, struct dentry *dentry)
 			err = vexfs_write_inode_locked(dir);
 		vexfs_op_fail(sbi, err);
 	}
+	vx_op_end(sbi->fs);
 	vexfs_unlock(sbi);
 	return err;
 }
@@ -498,6 +517,11 @@ static int vexfs_rmdir(struct inode *dir, struct dentry *dentry)
 	err = vexfs_lock_op(sbi);
 	if (err)
 		return err;
+	err = vexfs_shrink_begin(sbi);
+	if (err) {
+		vexfs_unlock(sbi);
+		return err;
+	}
 	err = vx_dir_is_empty(sbi->fs, inode->i_ino);
 	if (err == 0)
 		err = -ENOTEMPTY;
@@ -510,6 +534,7 @@ static int vexfs_rmdir(struct inode *dir, struct dentry *dentry)
 			err = vexfs_write_inode_locked(dir);
 		vexfs_op_fail(sbi, err);
 	}
+	vx_op_end(sbi->fs);
 	vexfs_unlock(sbi);
 	return err;
 }
@@ -579,6 +604,14 @@ static int vexfs_rename(vexfs_idmap_t *idmap, struct inode *old_dir,
 	err = vexfs_lock_op(sbi);
 	if (err)
 		return err;
+	/* over a target (or exchange): as much freed as used */
+	if (new_inode) {
+		err = vexfs_shrink_begin(sbi);
+		if (err) {
+			vexfs_unlock(sbi);
+			return err;
+		}
+	}
 	if (flags & RENAME_EXCHANGE) {
 		err = vexfs_rename_exchange(sbi, old_dir, old_dentry, new_dir,
 					    new_dentry);
@@ -632,6 +665,8 @@ static int vexfs_rename(vexfs_idmap_t *idmap, struct inode *old_dir,
 		err = vexfs_write_inode_locked(new_dir);
 	vexfs_op_fail(sbi, err);
 out:
+	if (new_inode)
+		vx_op_end(sbi->fs);
 	vexfs_unlock(sbi);
 	return err;
 }

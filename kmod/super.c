@@ -288,13 +288,17 @@ static int vexfs_reclaim_orphans(struct super_block *sb)
 			iput(cached);
 			continue;
 		}
+		down_write(&sbi->index_sem);	/* its embeddings go too */
 		err = vexfs_lock_op(sbi);
-		if (err)
+		if (err) {
+			up_write(&sbi->index_sem);
 			break;
+		}
 		err = vx_inode_remove(sbi->fs, ino);
 		if (err == -ENOENT)	/* inode already gone: drop the record */
 			err = vx_orphan_del(sbi->fs, ino);
 		vexfs_unlock(sbi);
+		up_write(&sbi->index_sem);
 		if (err) {
 			vexfs_err(sb, "cannot reclaim orphan inode %llu (%d)",
 				  (unsigned long long)ino, err);
@@ -342,6 +346,7 @@ static void vexfs_put_super(struct super_block *sb)
 
 	set_bit(VEXFS_UNMOUNTING, &sbi->flags);
 	cancel_delayed_work_sync(&sbi->commit_work);
+	vexfs_vector_quiesce(sbi);
 	/* evict_inodes() may have reclaimed unlinked inodes since sync_fs */
 	if (!sb_rdonly(sb))
 		vexfs_commit(sbi, true);
@@ -350,6 +355,7 @@ static void vexfs_put_super(struct super_block *sb)
 	sbi->fs = NULL;
 	vexfs_dev_drain(sbi);
 	mutex_unlock(&sbi->lock);
+	vexfs_vector_free(sbi);
 	kvfree(sbi->wbh);
 	sb->s_fs_info = NULL;
 	kfree(sbi);
@@ -543,6 +549,7 @@ static int vexfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	spin_lock_init(&sbi->ordered_lock);
 	INIT_LIST_HEAD(&sbi->ordered);
 	INIT_DELAYED_WORK(&sbi->commit_work, vexfs_commit_workfn);
+	vexfs_vector_init(sbi);
 	sbi->opts = ctx->opts;
 	sbi->device_bytes = bdev_nr_bytes(sb->s_bdev);
 	sb->s_fs_info = sbi;
@@ -588,6 +595,8 @@ static int vexfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	if (!sb_rdonly(sb)) {
 		err = vexfs_reclaim_orphans(sb);
 		if (!err)
+			err = vexfs_vector_mount(sbi);
+		if (!err)
 			err = vexfs_commit(sbi, false);
 		if (err) {
 			vexfs_err(sb, "orphan recovery failed (%d); run fsck.vexfs, or mount read-only (-o ro)",
@@ -622,6 +631,8 @@ static int vexfs_reopen(struct vexfs_sb_info *sbi, unsigned int flags)
 	struct vx_fs *nfs, *old;
 	int err;
 
+	/* the old handle's vector indexes go with it: no search may hold one */
+	down_write(&sbi->index_sem);
 	vexfs_lock(sbi);
 	err = vx_fs_open(&nfs, &vexfs_dev_ops, sbi, sbi->device_bytes, flags);
 	if (!err) {
@@ -631,6 +642,7 @@ static int vexfs_reopen(struct vexfs_sb_info *sbi, unsigned int flags)
 	}
 	memalloc_nofs_restore(sbi->nofs_flags);
 	mutex_unlock(&sbi->lock);
+	up_write(&sbi->index_sem);
 	return err;
 }
 
@@ -669,6 +681,7 @@ static int vexfs_reconfigure(struct fs_context *fc)
 	}
 
 	if (!sb_rdonly(sb) && want_ro) {
+		vexfs_vector_quiesce(sbi);
 		/* after a metadata error there is nothing left to commit */
 		if (!test_bit(VEXFS_ERROR_SEEN, &sbi->flags)) {
 			err = vexfs_commit(sbi, true);

@@ -70,6 +70,13 @@ struct vexfs_sb_info {
 	struct delayed_work commit_work;
 	u64 device_bytes;
 
+	/* vector indexes (vector.c): index_sem is taken before lock */
+	struct rw_semaphore index_sem;	/* search (read) vs index change */
+	struct work_struct link_work;	/* links pending vectors */
+	spinlock_t scratch_lock;
+#define VEXFS_SCRATCH_POOL	4
+	struct vx_index_scratch *scratch[VEXFS_SCRATCH_POOL];
+
 	/* block I/O state of the core's dev ops (under lock) */
 	struct buffer_head **wbh;	/* writes submitted, not yet waited */
 	unsigned int nr_wbh, max_wbh;
@@ -113,8 +120,12 @@ void __vexfs_msg(struct super_block *sb, const char *level, const char *fmt, ...
 void vexfs_lock(struct vexfs_sb_info *sbi);
 int vexfs_lock_op(struct vexfs_sb_info *sbi);
 void vexfs_unlock(struct vexfs_sb_info *sbi);
-/* Core tree operations in the largest VFS operation (rename with overwrite). */
-#define VEXFS_MAX_OP_ITEMS	8
+/*
+ * Core tree operations in the largest VFS operation: rename over a target
+ * or exchange, 12 (vx_dir_set 4 each: DIRENT, DIRINDEX, two INODE_REFs;
+ * vx_dir_remove 3; orphan record; inode items).
+ */
+#define VEXFS_MAX_OP_ITEMS	12
 int vexfs_space_check(struct vexfs_sb_info *sbi);
 int vexfs_commit(struct vexfs_sb_info *sbi, bool flush_always);
 bool vexfs_enospc_retry(struct vexfs_sb_info *sbi, int err);
@@ -166,6 +177,13 @@ int vexfs_init_security(struct inode *inode, struct inode *dir,
 
 /* ioctl.c */
 long vexfs_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+
+/* vector.c */
+long vexfs_vector_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+void vexfs_vector_init(struct vexfs_sb_info *sbi);
+int vexfs_vector_mount(struct vexfs_sb_info *sbi);
+void vexfs_vector_quiesce(struct vexfs_sb_info *sbi);
+void vexfs_vector_free(struct vexfs_sb_info *sbi);
 
 /* export.c */
 extern const struct export_operations vexfs_export_ops;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "vx_check.h"
+#include "vx_check_vec.h"
 
 #define VERSION "1.0"
 
@@ -58,6 +59,8 @@ enum fix_kind {
 	F_LOSTFOUND,		/* ino: reconnect under /lost+found */
 	F_REFILE,		/* ino = dir, a = item hash, name, b = target, c = ftype,
 				 * key.offset = old index: re-add a misfiled/invalid name */
+	F_REF_ADD,		/* ino, a = dir, name: add a missing back reference */
+	F_REF_DEL,		/* ino, a = dir, name: drop a stray back reference */
 };
 
 struct fix {
@@ -332,6 +335,8 @@ static struct ino_rec *find_inode(u64 ino)
 	return NULL;
 }
 
+static void back_refs_reset(void);
+
 static void reset_state(void)
 {
 	size_t i;
@@ -349,6 +354,7 @@ static void reset_state(void)
 	free(S.dA);
 	free(S.dB);
 	free(S.pool);
+	back_refs_reset();
 	vk_close(&S.v);
 	memset(&S, 0, sizeof(S));
 }
@@ -969,10 +975,139 @@ static void item_orphan(const struct vx_ckey *k, u32 size)
 	S.orphans[S.norphans++] = k->offset;
 }
 
+/*
+ * Back references: every name in a directory is recorded in the named
+ * inode's INODE_REF item for that directory.  The references are collected
+ * during the walk and matched against the directory entries afterwards by
+ * vk_match_refs (tools/lib/vx_check.c).  They are derived data: a missing
+ * one is added and a stray one dropped through the core.
+ */
+static struct {
+	struct vk_name_link *links;
+	size_t n, cap;
+	char *pool;		/* names; links hold offsets until matched */
+	size_t npool, cappool;
+} BR;
+
+static void back_refs_reset(void)
+{
+	free(BR.links);
+	free(BR.pool);
+	memset(&BR, 0, sizeof(BR));
+}
+
+static void item_inode_ref(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	char ks[VK_KEY_STR];
+	const char *name;
+	u32 off = 0, len;
+	int ret;
+
+	while ((ret = vk_inode_ref_next(data, size, &off, &name, &len)) == 1)
+		;
+	if (ret < 0 || !size) {
+		problem(fix_item_del(k), "inode %llu: back reference item %s is malformed at byte %u of %u",
+			(unsigned long long)k->objectid, vk_key_str(k, ks), off, size);
+		return;
+	}
+	/* an orphan's removal may have stopped half way; reclaim ends it */
+	if (pre_orphan(k->objectid))
+		return;
+	off = 0;
+	while (vk_inode_ref_next(data, size, &off, &name, &len) == 1) {
+		struct vk_name_link *l;
+
+		BR.links = grow(BR.links, &BR.cap, BR.n + 1, sizeof(*BR.links));
+		BR.pool = grow(BR.pool, &BR.cappool, BR.npool + len, 1);
+		memcpy(BR.pool + BR.npool, name, len);
+		l = &BR.links[BR.n++];
+		l->ino = k->objectid;
+		l->dir = k->offset;
+		l->name = (const char *)(uintptr_t)BR.npool;
+		l->name_len = len;
+		BR.npool += len;
+	}
+}
+
+static void back_ref_problem(void *ctx, const struct vk_ref_problem *p)
+{
+	struct fix *f = NULL;
+
+	if (p->kind == VK_REF_MISSING || p->kind == VK_REF_STRAY ||
+	    p->kind == VK_REF_DUP) {
+		f = fix_name(p->kind == VK_REF_MISSING ? F_REF_ADD : F_REF_DEL,
+			     p->ino, p->name, p->name_len);
+		f->a = p->dir;
+		f->preen_safe = true;
+	}
+	problem(f, "%s", p->msg);
+}
+
+/* Every directory entry has its back reference and the other way round. */
+static void check_back_refs(void)
+{
+	struct vk_name_link *names;
+	size_t i, n = 0;
+
+	names = calloc(S.nrefs + 1, sizeof(*names));
+	if (!names) {
+		fprintf(stderr, "fsck.vexfs: out of memory\n");
+		exit(FSCK_ERROR);
+	}
+	for (i = 0; i < S.nrefs; i++) {
+		/* entries naming missing inodes are reported and fixed elsewhere */
+		if (!find_inode(S.refs[i].ino))
+			continue;
+		names[n].ino = S.refs[i].ino;
+		names[n].dir = S.refs[i].dir;
+		names[n].name = S.refs[i].name;
+		names[n].name_len = S.refs[i].name_len;
+		n++;
+	}
+	for (i = 0; i < BR.n; i++)
+		BR.links[i].name = BR.pool + (uintptr_t)BR.links[i].name;
+	vk_match_refs(names, n, BR.links, BR.n, back_ref_problem, NULL);
+	free(names);
+	back_refs_reset();
+}
+
+/*
+ * Vector spaces and embeddings: collected during the walk, checked by
+ * tools/lib/vx_check_vec.c afterwards.  Problems there have no repair.
+ */
+static struct vk_vec *VEC;
+
+static void vec_problem(void *ctx, const char *msg)
+{
+	problem(NULL, "%s", msg);
+}
+
+static void vec_start(void)
+{
+	vk_vec_free(VEC);
+	VEC = vk_vec_new(&S.v, vec_problem, NULL);
+	if (!VEC) {
+		fprintf(stderr, "fsck.vexfs: out of memory\n");
+		exit(FSCK_ERROR);
+	}
+}
+
+/* Column blocks count as in use (S.meta_bm) before the free-space check. */
+static void check_vectors(void)
+{
+	vk_vec_check(VEC, S.meta_bm);
+	verbose("%u vector spaces, %llu column blocks", vk_vec_nspaces(VEC),
+		(unsigned long long)vk_vec_nblocks(VEC));
+}
+
 static void fs_item(const struct vx_ckey *k, const u8 *data, u32 size)
 {
 	char ks[VK_KEY_STR], os[32];
 
+	if (vk_vec_is_space_obj(k->objectid)) {
+		vk_vec_item(VEC, k, data, size);
+		return;
+	}
 	if (!S.cur_valid || k->objectid != S.cur_obj) {
 		start_object(k->objectid);
 		if (k->objectid == 0 || (k->objectid > VX_ORPHAN_OBJECTID)) {
@@ -1012,6 +1147,12 @@ static void fs_item(const struct vx_ckey *k, const u8 *data, u32 size)
 		break;
 	case VX_ITEM_EXTENT:
 		item_extent(k, data, size);
+		break;
+	case VX_ITEM_INODE_REF:
+		item_inode_ref(k, data, size);
+		break;
+	case VX_ITEM_EMBED:
+		vk_vec_embed(VEC, k, data, size, S.cur->ftype == VX_FT_REG);
 		break;
 	default:
 		problem(fix_item_del(k), "inode %llu: item %s has an unknown type",
@@ -1303,12 +1444,13 @@ static void check_inodes(void)
 			t->orphan = false;
 			continue;
 		}
-		/* a valid orphan: unlinked while open, to be reclaimed */
-		if (t->nlink != 0)
-			problem(fix_ino(F_RECLAIM, true, ino, 0),
-				"inode %llu is on the orphan list but has link count %u",
-				(unsigned long long)ino, t->nlink);
-		else if (opt.mode == M_YES || opt.mode == M_PREEN)
+		/*
+		 * A valid orphan: unlinked while open, or a symlink / O_TMPFILE
+		 * inode caught by a commit before its name was added (its item
+		 * still says one link).  Either way the orphan list decides:
+		 * the next mount reclaims it.
+		 */
+		if (opt.mode == M_YES || opt.mode == M_PREEN)
 			add_fix(F_RECLAIM, true)->ino = ino;	/* reclaim quietly */
 		else
 			info("inode %llu is an orphan (unlinked while open); it is reclaimed at the next mount",
@@ -1697,6 +1839,7 @@ static bool run_check(int *exit_code)
 	w.claim = claim;
 
 	verbose("pass 1: tree structure");
+	vec_start();
 	w.tree = VX_TREE_ALLOC;
 	w.node = alloc_node;
 	vk_walk_tree(&w, &S.v.sb->alloc_root, S.v.sb->alloc_root_level);
@@ -1718,9 +1861,11 @@ static bool run_check(int *exit_code)
 	}
 	verbose("pass 2: directories and link counts");
 	check_names();
+	check_back_refs();
 	check_reachability();
 	check_inodes();
 	verbose("pass 3: extents and free space");
+	check_vectors();
 	check_extents_space();
 	check_space();
 	check_counts();
@@ -2008,6 +2153,12 @@ static int apply_fix(struct vx_fs *fs, const struct fix *f)
 		return do_lostfound(fs, f->ino);
 	case F_REFILE:
 		return do_refile(fs, f);
+	case F_REF_ADD:
+		err = vx_inode_ref_add(fs, f->ino, f->a, f->name, f->name_len);
+		return err == -EEXIST ? 0 : err;
+	case F_REF_DEL:
+		err = vx_inode_ref_del(fs, f->ino, f->a, f->name, f->name_len);
+		return err == -ENOENT ? 0 : err;
 	}
 	return -EINVAL;
 }
@@ -2024,6 +2175,7 @@ static const char *fix_name_str(enum fix_kind k)
 		[F_DIRINDEX_DEL] = "remove index entry", [F_DIRINDEX_SET] = "rewrite index entry",
 		[F_ITEM_DEL] = "delete item", [F_LOSTFOUND] = "reconnect to lost+found",
 		[F_REFILE] = "re-file directory entry",
+		[F_REF_ADD] = "add back reference", [F_REF_DEL] = "remove back reference",
 	};
 
 	return n[k];

@@ -217,6 +217,24 @@ static void print_dirents(const struct vx_ckey *k, const u8 *data, u32 size)
 	}
 }
 
+/* INODE_REF: the inode's names in directory key.offset. */
+static void print_inode_refs(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	const char *name;
+	u32 off = 0, len;
+	int ret;
+
+	while ((ret = vk_inode_ref_next(data, size, &off, &name, &len)) == 1) {
+		printf("        parent %llu name ", (unsigned long long)k->offset);
+		print_escaped((const u8 *)name, len, VX_NAME_MAX);
+		printf("\n");
+	}
+	if (ret < 0 || !size) {
+		printf("        !! malformed back reference at byte %u of %u\n", off, size);
+		problems++;
+	}
+}
+
 static void print_xattrs(const struct vx_ckey *k, const u8 *data, u32 size)
 {
 	struct vk_xattr x;
@@ -295,6 +313,107 @@ static void print_bitmap(const struct vx_ckey *k, const u8 *data, u32 size)
 	}
 }
 
+/* ---- vector spaces and embeddings ---- */
+
+static void print_space(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	static const char *const metrics[] = { "?", "l2", "cosine", "ip" };
+	struct vx_space_item it;
+	u32 metric;
+
+	if (size != sizeof(it)) {
+		printf("        !! space item of size %u (expected %zu)\n", size, sizeof(it));
+		problems++;
+		return;
+	}
+	memcpy(&it, data, sizeof(it));
+	metric = le32_to_cpu(it.metric);
+	printf("        space %llu: name ", (unsigned long long)(k->objectid - VX_SPACE_OBJID_BASE));
+	print_escaped(it.name, strnlen((const char *)it.name, VX_SPACE_NAME_LEN), VX_SPACE_NAME_LEN);
+	printf("%s model ", le32_to_cpu(it.flags) & VX_SPACE_FLAG_DROPPED ? " DROPPED" : "");
+	print_escaped(it.model, strnlen((const char *)it.model, VX_MODEL_NAME_LEN), VX_MODEL_NAME_LEN);
+	printf(" version ");
+	print_escaped(it.model_version,
+		      strnlen((const char *)it.model_version, VX_MODEL_VERSION_LEN),
+		      VX_MODEL_VERSION_LEN);
+	printf("\n        dim %u elem %u metric %s M %u ef_construction %u ef_search %u flags 0x%x\n",
+	       le32_to_cpu(it.dim), le32_to_cpu(it.elem_type), metric <= 3 ? metrics[metric] : "?",
+	       le32_to_cpu(it.hnsw_m), le32_to_cpu(it.hnsw_ef_construction),
+	       le32_to_cpu(it.hnsw_ef_search), le32_to_cpu(it.flags));
+	printf("        vid_limit %llu live %llu entry ", (unsigned long long)le64_to_cpu(it.vid_limit),
+	       (unsigned long long)le64_to_cpu(it.live_count));
+	if (le64_to_cpu(it.entry_vid) == VX_VID_NONE)
+		printf("none");
+	else
+		printf("%llu level %u", (unsigned long long)le64_to_cpu(it.entry_vid),
+		       le32_to_cpu(it.max_level));
+	printf("\n");
+}
+
+static void print_vblock(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	static const char *const cols[] = { "VECTORS", "META", "GRAPH" };
+	u32 col = VX_VBLOCK_COL(k->offset);
+	struct vx_blockptr p;
+
+	if (size != sizeof(p)) {
+		printf("        !! column block item of size %u (expected %zu)\n", size, sizeof(p));
+		problems++;
+		return;
+	}
+	memcpy(&p, data, sizeof(p));
+	printf("        column %s block %llu -> disk block %llu birth %llu csum 0x%08x\n",
+	       col < VX_VCOL_COUNT ? cols[col] : "?", (unsigned long long)VX_VBLOCK_BLK(k->offset),
+	       (unsigned long long)le64_to_cpu(p.blocknr), (unsigned long long)le64_to_cpu(p.birth),
+	       le32_to_cpu(p.csum));
+}
+
+static u32 le32_at(const u8 *p)
+{
+	__le32 v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32_to_cpu(v);
+}
+
+static void print_vlinks(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	u32 words = size / 4, pos = 0, level = 1, i;
+
+	printf("        links of vid %llu above level 0:\n", (unsigned long long)k->offset);
+	while (pos < words) {
+		u32 n = le32_at(data + 4 * pos++);
+
+		printf("          level %u (%u):", level++, n);
+		for (i = 0; i < n && pos < words; i++, pos++)
+			printf(" %u", le32_at(data + 4 * pos));
+		printf("\n");
+		if (i < n)
+			break;
+	}
+	if (size % 4 || pos != words) {
+		printf("        !! malformed links item (%u bytes)\n", size);
+		problems++;
+	}
+}
+
+static void print_embed(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	struct vx_embed_item e;
+
+	if (size != sizeof(e)) {
+		printf("        !! embedding item of size %u (expected %zu)\n", size, sizeof(e));
+		problems++;
+		return;
+	}
+	memcpy(&e, data, sizeof(e));
+	printf("        embedding: space %u vid %llu chunk %llu+%llu data_version %llu flags 0x%x\n",
+	       VX_EMBED_SPACE(k->offset), (unsigned long long)VX_EMBED_VID(k->offset),
+	       (unsigned long long)le64_to_cpu(e.chunk_offset),
+	       (unsigned long long)le64_to_cpu(e.chunk_length),
+	       (unsigned long long)le64_to_cpu(e.data_version), le32_to_cpu(e.flags));
+}
+
 static void print_item(const struct vx_ckey *k, const u8 *data, u32 size)
 {
 	switch (k->type) {
@@ -303,11 +422,16 @@ static void print_item(const struct vx_ckey *k, const u8 *data, u32 size)
 	case VX_ITEM_DIRENT:
 	case VX_ITEM_DIRINDEX: print_dirents(k, data, size); break;
 	case VX_ITEM_EXTENT: print_extent(k, data, size); break;
+	case VX_ITEM_INODE_REF: print_inode_refs(k, data, size); break;
 	case VX_ITEM_ORPHAN:
 		printf("        orphan: inode %llu%s\n", (unsigned long long)k->offset,
 		       size ? " !! (item not empty)" : "");
 		break;
 	case VX_ITEM_ALLOC_BITMAP: print_bitmap(k, data, size); break;
+	case VX_ITEM_EMBED: print_embed(k, data, size); break;
+	case VX_ITEM_SPACE: print_space(k, data, size); break;
+	case VX_ITEM_VBLOCK: print_vblock(k, data, size); break;
+	case VX_ITEM_VLINKS: print_vlinks(k, data, size); break;
 	default:
 		printf("        unknown item type %u, %u bytes\n", k->type, size);
 		if (size)

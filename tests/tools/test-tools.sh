@@ -398,5 +398,10 @@ else
 	echo "SKIP: fuzzing (python3 or sanitizer build missing)"
 fi
 
+# vexctl and libvexfs (shares the counters and helpers above)
+VEXCTL_SOURCED=1
+# shellcheck source=tests/tools/test-vexctl.sh
+. "$ROOT/tests/tools/test-vexctl.sh"
+
 echo "$P passed, $F failed"
 [ "$F" = 0 ]

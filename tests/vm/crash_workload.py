@@ -53,6 +53,9 @@ import threading
 import time
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vexfs_ioctl as vx  # noqa: E402
+
 MNT = "/mnt/vx"
 SLOT = 512
 MAGIC = b"VXLG"
@@ -401,6 +404,118 @@ def noise(stop, errs, rng):
         errs.append(repr(e))
 
 
+VSPACE = "crash"
+VDIM = 8
+
+
+def vec_for(seed):
+    """The float32 vector a seed stands for (exactly representable)."""
+    r = random.Random(seed)
+    return [float(r.randrange(-1000, 1000)) / 64.0 for _ in range(VDIM)]
+
+
+def vectors(stop, rng, log, iteration, use_fsync):
+    """Embeddings added, replaced and deleted while the power may go."""
+    d = os.path.join(MNT, "vec")
+    k = 0
+    try:
+        while not stop.is_set():
+            k += 1
+            rel = f"vec/f{rng.randrange(60)}"
+            key = "emb:" + rel
+            p = os.path.join(MNT, rel)
+            log.append({"t": "edirty", "p": key, "i": iteration})
+            op = rng.random()
+            if op < 0.1 and os.path.exists(p):
+                os.unlink(p)
+                if use_fsync:
+                    fsync_path(d)
+                    log.append({"t": "egone", "p": key, "i": iteration})
+                continue
+            fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if op < 0.25:
+                    vx.emb_delete(fd, VSPACE)
+                    if use_fsync:
+                        os.fsync(fd)
+                        log.append({"t": "noemb", "p": key, "i": iteration})
+                else:
+                    seed = rng.randrange(1 << 40)
+                    vx.emb_add(fd, VSPACE, [vec_for(seed)], replace=True)
+                    if use_fsync:
+                        os.fsync(fd)
+                        log.append({"t": "emb", "p": key, "s": seed, "i": iteration})
+            finally:
+                os.close(fd)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            out(f"FAIL: crash_iter{iteration}_vector_workload: {e!r}")
+    except Exception as e:  # noqa
+        out(f"FAIL: crash_iter{iteration}_vector_workload: {e!r}")
+
+
+def setup_vectors():
+    os.makedirs(os.path.join(MNT, "vec"), exist_ok=True)
+    fd = vx.open_dir(MNT)
+    try:
+        try:
+            vx.space_create(fd, VSPACE, VDIM)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
+    finally:
+        os.close(fd)
+    os.sync()
+
+
+def check_vectors(st, result):
+    """Every embedding promised by an fsync is there, exactly, and found."""
+    bad = []
+    n = {"emb": 0, "noemb": 0, "egone": 0}
+    dfd = vx.open_dir(MNT)
+    try:
+        for key, rec in sorted(st.items()):
+            if not key.startswith("emb:") or rec["t"] == "edirty":
+                continue
+            rel = key[4:]
+            p = os.path.join(MNT, rel)
+            n[rec["t"]] += 1
+            try:
+                if rec["t"] == "egone":
+                    if os.path.lexists(p):
+                        bad.append(f"{rel}: unlinked and synced but exists")
+                    continue
+                fd = os.open(p, os.O_RDONLY)
+                try:
+                    chunks, vecs, _ = vx.emb_get(fd, VSPACE)
+                finally:
+                    os.close(fd)
+                if rec["t"] == "noemb":
+                    if chunks:
+                        bad.append(f"{rel}: embeddings deleted and synced, {len(chunks)} found")
+                    continue
+                want = vec_for(rec["s"])
+                if len(vecs) != 1 or vecs[0] != want:
+                    bad.append(f"{rel}: embedding differs: {vecs} != {want}")
+                    continue
+                hits = vx.search(dfd, VSPACE, want, 3, exact=True)
+                if not any(h.get("path") == rel and h["distance"] == 0.0 for h in hits):
+                    bad.append(f"{rel}: exact search does not find its vector: {hits}")
+            except OSError as e:
+                bad.append(f"{rel}: {e}")
+        info = vx.space_info(dfd, VSPACE)
+        hits = vx.search(dfd, VSPACE, [0.0] * VDIM, 5)
+        if info["vector_count"] and not hits:
+            bad.append(f"HNSW search found nothing among {info['vector_count']} vectors")
+    except OSError as e:
+        bad.append(f"space {VSPACE}: {e}")
+    finally:
+        os.close(dfd)
+    result(not bad, "fsynced_embeddings",
+           f"{n['emb']} embeddings, {n['noemb']} deletions, {n['egone']} unlinks checked"
+           if not bad else f"{len(bad)} problems: " + "; ".join(bad[:6]))
+
+
 def power_cut_after(delay):
     def cut():
         time.sleep(delay)
@@ -431,6 +546,10 @@ def cmd_run(args):
     errs = []
     nth = threading.Thread(target=noise, args=(stop, errs, random.Random(args.seed + 1)), daemon=True)
     nth.start()
+    setup_vectors()
+    vth = threading.Thread(target=vectors, args=(stop, random.Random(args.seed + 2), log,
+                                                 args.iter, args.mode == "fsync"), daemon=True)
+    vth.start()
     t0 = time.time()
     power_cut_after(args.delay)
     try:
@@ -473,6 +592,8 @@ def cmd_verify(args):
     bad = []
     counts = {"synced": 0, "gone": 0, "dir": 0, "dirty": 0}
     for rel, rec in sorted(st.items()):
+        if rel.startswith("emb:"):
+            continue
         p = os.path.join(MNT, rel)
         t = rec["t"]
         counts[t] += 1
@@ -497,6 +618,7 @@ def cmd_verify(args):
     result(not bad, "fsynced_data",
            f"{counts['synced']} files, {counts['gone']} removals, {counts['dir']} dirs checked, "
            f"{counts['dirty']} unsynced skipped" if not bad else f"{len(bad)} problems: " + "; ".join(bad[:6]))
+    check_vectors(st, result)
     # everything on the volume must be readable
     errs = []
     nfiles = 0

@@ -135,7 +135,12 @@ const char *vk_item_type_name(u8 type)
 	case VX_ITEM_DIRINDEX: return "DIRINDEX";
 	case VX_ITEM_EXTENT: return "EXTENT";
 	case VX_ITEM_ORPHAN: return "ORPHAN";
+	case VX_ITEM_INODE_REF: return "INODE_REF";
 	case VX_ITEM_ALLOC_BITMAP: return "ALLOC_BITMAP";
+	case VX_ITEM_EMBED: return "EMBED";
+	case VX_ITEM_SPACE: return "SPACE";
+	case VX_ITEM_VBLOCK: return "VBLOCK";
+	case VX_ITEM_VLINKS: return "VLINKS";
 	}
 	return NULL;
 }
@@ -191,13 +196,25 @@ char *vk_key_str(const struct vx_ckey *k, char *buf)
 
 	if (k->objectid == VX_ORPHAN_OBJECTID)
 		snprintf(obj, sizeof(obj), "ORPHAN_OBJECTID");
+	else if (k->objectid >= VX_SPACE_OBJID(1) &&
+		 k->objectid <= VX_SPACE_OBJID(VX_SPACE_ID_MAX))
+		snprintf(obj, sizeof(obj), "SPACE_%u",
+			 (u32)(k->objectid - VX_SPACE_OBJID_BASE));
 	else
 		snprintf(obj, sizeof(obj), "%llu", (unsigned long long)k->objectid);
 	if (!tn) {
 		snprintf(type, sizeof(type), "TYPE_%u", k->type);
 		tn = type;
 	}
-	if (k->type == VX_ITEM_DIRENT || k->type == VX_ITEM_XATTR)
+	if (k->type == VX_ITEM_EMBED)
+		snprintf(buf, VK_KEY_STR, "(%s %s space %u vid %llu)", obj, tn,
+			 VX_EMBED_SPACE(k->offset),
+			 (unsigned long long)VX_EMBED_VID(k->offset));
+	else if (k->type == VX_ITEM_VBLOCK)
+		snprintf(buf, VK_KEY_STR, "(%s %s col %u blk %llu)", obj, tn,
+			 VX_VBLOCK_COL(k->offset),
+			 (unsigned long long)VX_VBLOCK_BLK(k->offset));
+	else if (k->type == VX_ITEM_DIRENT || k->type == VX_ITEM_XATTR)
 		snprintf(buf, VK_KEY_STR, "(%s %s 0x%016llx)", obj, tn,
 			 (unsigned long long)k->offset);
 	else
@@ -729,4 +746,270 @@ char vk_mode_char(u32 mode)
 	case VX_FT_LNK: return 'l';
 	}
 	return '?';
+}
+
+/* ---------------------------------------------------------------- back refs */
+
+#define RHDR ((u32)sizeof(struct vx_inode_ref))
+
+int vk_inode_ref_next(const u8 *buf, u32 size, u32 *off, const char **name,
+		      u32 *len)
+{
+	u32 n;
+
+	if (*off == size)
+		return 0;
+	if (*off > size || size - *off < RHDR)
+		return -1;
+	n = vx_get_unaligned_le16(buf + *off);
+	if (n == 0 || n > VX_NAME_MAX || size - *off - RHDR < n)
+		return -1;
+	*name = (const char *)buf + *off + RHDR;
+	*len = n;
+	*off += RHDR + n;
+	return 1;
+}
+
+static int name_link_cmp(const void *a, const void *b)
+{
+	const struct vk_name_link *x = a, *y = b;
+	u32 n;
+	int c;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	if (x->dir != y->dir)
+		return x->dir < y->dir ? -1 : 1;
+	n = x->name_len < y->name_len ? x->name_len : y->name_len;
+	c = memcmp(x->name, y->name, n);
+	if (c)
+		return c;
+	return x->name_len == y->name_len ? 0 : x->name_len < y->name_len ? -1 : 1;
+}
+
+static void ref_report(vk_ref_problem_fn report, void *ctx,
+		       enum vk_ref_problem_kind kind,
+		       const struct vk_name_link *l)
+{
+	char nm[4 * VX_NAME_MAX + 8], msg[4 * VX_NAME_MAX + 160];
+	struct vk_ref_problem p;
+
+	vk_name_str(l->name, l->name_len, nm, sizeof(nm));
+	switch (kind) {
+	case VK_REF_MISSING:
+		snprintf(msg, sizeof(msg),
+			 "inode %llu: named \"%s\" in directory %llu, but has no back reference for that name",
+			 (unsigned long long)l->ino, nm, (unsigned long long)l->dir);
+		break;
+	case VK_REF_STRAY:
+		snprintf(msg, sizeof(msg),
+			 "inode %llu: back reference to directory %llu as \"%s\", but the directory has no such entry",
+			 (unsigned long long)l->ino, (unsigned long long)l->dir, nm);
+		break;
+	default:
+		snprintf(msg, sizeof(msg),
+			 "inode %llu: back reference to directory %llu lists \"%s\" more than once",
+			 (unsigned long long)l->ino, (unsigned long long)l->dir, nm);
+		break;
+	}
+	memset(&p, 0, sizeof(p));
+	p.kind = kind;
+	p.ino = l->ino;
+	p.dir = l->dir;
+	p.name = l->name;
+	p.name_len = l->name_len;
+	p.msg = msg;
+	report(ctx, &p);
+}
+
+long vk_match_refs(struct vk_name_link *names, size_t nnames,
+		   struct vk_name_link *refs, size_t nrefs,
+		   vk_ref_problem_fn report, void *ctx)
+{
+	size_t i = 0, j = 0;
+	long problems = 0;
+
+	if (nnames)
+		qsort(names, nnames, sizeof(*names), name_link_cmp);
+	if (nrefs)
+		qsort(refs, nrefs, sizeof(*refs), name_link_cmp);
+	while (i < nnames || j < nrefs) {
+		int c;
+
+		/* the same name twice in a directory is another check's business */
+		if (i < nnames && i > 0 && !name_link_cmp(&names[i - 1], &names[i])) {
+			i++;
+			continue;
+		}
+		if (j < nrefs && j > 0 && !name_link_cmp(&refs[j - 1], &refs[j])) {
+			ref_report(report, ctx, VK_REF_DUP, &refs[j++]);
+			problems++;
+			continue;
+		}
+		if (i == nnames)
+			c = 1;
+		else if (j == nrefs)
+			c = -1;
+		else
+			c = name_link_cmp(&names[i], &refs[j]);
+		if (c < 0) {
+			ref_report(report, ctx, VK_REF_MISSING, &names[i++]);
+			problems++;
+		} else if (c > 0) {
+			ref_report(report, ctx, VK_REF_STRAY, &refs[j++]);
+			problems++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+	return problems;
+}
+
+/* State of vk_check_refs: every name copied, as links resolve at the end. */
+struct ref_scan {
+	vk_ref_problem_fn report;
+	void *ctx;
+	long problems;
+	long damaged;		/* tree node problems */
+	bool nomem;
+	struct vk_name_link *links[2];	/* 0: DIRENT entries, 1: INODE_REFs */
+	size_t n[2], cap[2];
+	char *pool;
+	size_t npool, cappool;
+};
+
+static void ref_scan_add(struct ref_scan *s, int which, u64 ino, u64 dir,
+			 const char *name, u32 len)
+{
+	struct vk_name_link *l;
+
+	if (s->nomem)
+		return;
+	if (s->n[which] == s->cap[which]) {
+		size_t nc = s->cap[which] ? 2 * s->cap[which] : 256;
+		void *np = realloc(s->links[which], nc * sizeof(*l));
+
+		if (!np) {
+			s->nomem = true;
+			return;
+		}
+		s->links[which] = np;
+		s->cap[which] = nc;
+	}
+	if (s->npool + len > s->cappool) {
+		size_t nc = s->cappool ? 2 * s->cappool : 65536;
+		char *np;
+
+		while (nc < s->npool + len)
+			nc *= 2;
+		np = realloc(s->pool, nc);
+		if (!np) {
+			s->nomem = true;
+			return;
+		}
+		s->pool = np;
+		s->cappool = nc;
+	}
+	memcpy(s->pool + s->npool, name, len);
+	l = &s->links[which][s->n[which]++];
+	l->ino = ino;
+	l->dir = dir;
+	/* an offset into the pool until the pool stops moving */
+	l->name = (const char *)(uintptr_t)s->npool;
+	l->name_len = len;
+	s->npool += len;
+}
+
+static void ref_scan_problem(void *ctx, const struct vk_ptr *p, const char *msg)
+{
+	((struct ref_scan *)ctx)->damaged++;
+}
+
+static void ref_scan_node(void *ctx, const struct vk_ptr *p, const u8 *blk,
+			  bool ok)
+{
+	struct ref_scan *s = ctx;
+	const struct vx_item *it = vk_items(blk);
+	char msg[160];
+	u32 n, i;
+
+	if (!ok || vk_hdr(blk)->level)
+		return;
+	n = vk_nritems(blk);
+	for (i = 0; i < n; i++) {
+		const u8 *data = blk + le32_to_cpu(it[i].offset);
+		u32 size = le32_to_cpu(it[i].size), off = 0, len;
+		struct vk_dirent d;
+		const char *name;
+		struct vx_ckey k;
+		int ret;
+
+		vk_key_from_disk(&k, &it[i].key);
+		if (k.type == VX_ITEM_DIRENT) {
+			while (vk_dirent_next(data, size, &off, &d) == 1)
+				if (!(d.name_len == 1 && d.name[0] == '.') &&
+				    !(d.name_len == 2 && !memcmp(d.name, "..", 2)))
+					ref_scan_add(s, 0, d.ino, k.objectid,
+						     d.name, d.name_len);
+		} else if (k.type == VX_ITEM_INODE_REF) {
+			while ((ret = vk_inode_ref_next(data, size, &off, &name,
+							&len)) == 1)
+				ref_scan_add(s, 1, k.objectid, k.offset, name, len);
+			if (ret < 0 || !size) {
+				struct vk_ref_problem rp;
+
+				snprintf(msg, sizeof(msg),
+					 "inode %llu: back reference item from directory %llu is malformed at byte %u of %u",
+					 (unsigned long long)k.objectid,
+					 (unsigned long long)k.offset, off, size);
+				memset(&rp, 0, sizeof(rp));
+				rp.kind = VK_REF_MALFORMED;
+				rp.ino = k.objectid;
+				rp.dir = k.offset;
+				rp.msg = msg;
+				s->report(s->ctx, &rp);
+				s->problems++;
+			}
+		}
+	}
+}
+
+long vk_check_refs(struct vk_vol *v, vk_ref_problem_fn report, void *ctx)
+{
+	struct ref_scan s;
+	struct vk_walk w;
+	long ret;
+	size_t i;
+	int k;
+
+	if (!v->sb)
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	s.report = report;
+	s.ctx = ctx;
+	memset(&w, 0, sizeof(w));
+	w.v = v;
+	w.tree = VX_TREE_FS;
+	w.ctx = &s;
+	w.problem = ref_scan_problem;
+	w.node = ref_scan_node;
+	if (vk_walk_tree(&w, &v->sb->fs_root, v->sb->fs_root_level))
+		s.damaged++;
+	if (s.nomem) {
+		ret = -ENOMEM;
+	} else if (s.damaged) {
+		ret = -EUCLEAN;
+	} else {
+		for (k = 0; k < 2; k++)
+			for (i = 0; i < s.n[k]; i++)
+				s.links[k][i].name = s.pool +
+					(uintptr_t)s.links[k][i].name;
+		ret = s.problems + vk_match_refs(s.links[0], s.n[0], s.links[1],
+						 s.n[1], report, ctx);
+	}
+	free(s.links[0]);
+	free(s.links[1]);
+	free(s.pool);
+	return ret;
 }

@@ -172,6 +172,55 @@ int vk_xattr_next(const u8 *buf, u32 size, u32 *off, struct vk_xattr *x);
 /* The key offset of the XATTR item holding (index, name). */
 u64 vk_xattr_hash(u8 index, const char *name, u32 len);
 
+/*
+ * ---- Back references (INODE_REF items) ----
+ *
+ * One entry of an INODE_REF item: 1 decoded and *off advanced, 0 exactly at
+ * the end, -1 malformed.
+ */
+int vk_inode_ref_next(const u8 *buf, u32 size, u32 *off, const char **name,
+		      u32 *len);
+
+/* A name of an inode: from a DIRENT entry, or from an INODE_REF entry. */
+struct vk_name_link {
+	u64 ino, dir;
+	const char *name;
+	u32 name_len;
+};
+
+enum vk_ref_problem_kind {
+	VK_REF_MISSING = 1,	/* a directory entry without its back reference */
+	VK_REF_STRAY,		/* a back reference without its directory entry */
+	VK_REF_DUP,		/* a name listed twice in one back reference */
+	VK_REF_MALFORMED,	/* an INODE_REF item that cannot be decoded */
+};
+
+struct vk_ref_problem {
+	enum vk_ref_problem_kind kind;
+	u64 ino, dir;		/* the inode and the directory naming it */
+	const char *name;	/* not for MALFORMED */
+	u32 name_len;
+	const char *msg;	/* readable description, for the report */
+};
+
+typedef void (*vk_ref_problem_fn)(void *ctx, const struct vk_ref_problem *p);
+
+/*
+ * Match directory entries against back references, one for one (a name
+ * listed twice in one directory needs one reference).  Sorts both arrays.
+ * Returns the number of problems reported.
+ */
+long vk_match_refs(struct vk_name_link *names, size_t nnames,
+		   struct vk_name_link *refs, size_t nrefs,
+		   vk_ref_problem_fn report, void *ctx);
+/*
+ * Standalone check of the back references of a volume: reads the whole fs
+ * tree, decodes every DIRENT and INODE_REF item and matches them.  Returns
+ * the number of problems, or -EUCLEAN if tree nodes are damaged (items
+ * would be missing: nothing is matched), -ENOMEM.
+ */
+long vk_check_refs(struct vk_vol *v, vk_ref_problem_fn report, void *ctx);
+
 /* Inode item in CPU order, plus a validity check. */
 void vk_inode_decode(const struct vx_inode_item *d, struct vx_inode_data *c, u64 ino);
 /* NULL if well formed, else the first problem. */

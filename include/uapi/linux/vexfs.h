@@ -53,7 +53,8 @@ struct vexfs_space_info {
 	char  name[VEXFS_NAME_MAX];	/* [A-Za-z0-9._-], 1..63 bytes, no leading '.' */
 	char  model[VEXFS_MODEL_MAX];	/* free text, NUL terminated */
 	char  model_version[VEXFS_MODEL_VERSION_MAX];
-	/* Filled by describe / list / stats: */
+	/* Filled by SPACE_INFO and INDEX_BUILD (SPACE_LIST: vector_count,
+	 * bytes_per_vector and create_time_ns only): */
 	__u64 vector_count;		/* embeddings stored */
 	__u64 indexed_count;		/* of which linked into the HNSW graph */
 	__u64 pending_count;		/* stored, not yet linked (found by exact scan) */
@@ -103,7 +104,7 @@ struct vexfs_chunk {
 
 /* vexfs_embeddings.flags */
 #define VEXFS_EMB_REPLACE_ALL	0x1	/* ADD: atomically replace the file's embeddings in the space */
-#define VEXFS_EMB_ALL_SPACES	0x2	/* DELETE with count 0 and no name: every space */
+#define VEXFS_EMB_ALL_SPACES	0x2	/* DELETE with count 0 and name "": every space */
 
 /*
  * ADD / UPDATE / GET / DELETE on a regular file's descriptor.  ADD, UPDATE
