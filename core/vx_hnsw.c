@@ -18,88 +18,96 @@
 
 /* ---- Fixed-capacity binary heaps over (distance, id) ---- */
 
-static inline void vx_minheap_push(struct vx_hnsw_heap *h, float d, u32 id)
+/*
+ * One implementation for both orders: max selects a max-heap.  The min/max
+ * wrappers below pass a constant, so once inlined each is the plain
+ * single-order code (the search loops compile exactly as before).
+ * vx_heap_first(max, a, b): a goes strictly above b;
+ * vx_heap_ok(max, a, b): a may stay above b.
+ */
+static inline bool vx_heap_first(bool max, float a, float b)
+{
+	return max ? a > b : a < b;
+}
+
+static inline bool vx_heap_ok(bool max, float a, float b)
+{
+	return max ? a >= b : a <= b;
+}
+
+static inline void vx_heap_push(struct vx_hnsw_heap *h, float d,
+					 u32 id, bool max)
 {
 	u32 i = h->n++, p;
 
 	while (i) {
 		p = (i - 1) / 2;
-		if (h->e[p].d <= d)
+		if (vx_heap_ok(max, h->e[p].d, d))
 			break;
 		h->e[i] = h->e[p];
 		i = p;
 	}
 	h->e[i].d = d;
 	h->e[i].id = id;
+}
+
+static inline void vx_heap_sift(struct vx_hnsw_heap *h, u32 i,
+					 struct vx_hent x, bool max)
+{
+	u32 n = h->n, c;
+
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && vx_heap_first(max, h->e[c + 1].d, h->e[c].d))
+			c++;
+		if (vx_heap_ok(max, x.d, h->e[c].d))
+			break;
+		h->e[i] = h->e[c];
+		i = c;
+	}
+	h->e[i] = x;
+}
+
+static inline void vx_heap_pop(struct vx_hnsw_heap *h, bool max)
+{
+	struct vx_hent x = h->e[--h->n];
+
+	if (h->n)
+		vx_heap_sift(h, 0, x, max);
+}
+
+static inline void vx_minheap_push(struct vx_hnsw_heap *h, float d, u32 id)
+{
+	vx_heap_push(h, d, id, false);
 }
 
 static inline void vx_minheap_sift(struct vx_hnsw_heap *h, u32 i,
 				   struct vx_hent x)
 {
-	u32 n = h->n, c;
-
-	for (;;) {
-		c = 2 * i + 1;
-		if (c >= n)
-			break;
-		if (c + 1 < n && h->e[c + 1].d < h->e[c].d)
-			c++;
-		if (h->e[c].d >= x.d)
-			break;
-		h->e[i] = h->e[c];
-		i = c;
-	}
-	h->e[i] = x;
+	vx_heap_sift(h, i, x, false);
 }
 
 static inline void vx_minheap_pop(struct vx_hnsw_heap *h)
 {
-	struct vx_hent x = h->e[--h->n];
-
-	if (h->n)
-		vx_minheap_sift(h, 0, x);
+	vx_heap_pop(h, false);
 }
 
 static inline void vx_maxheap_push(struct vx_hnsw_heap *h, float d, u32 id)
 {
-	u32 i = h->n++, p;
-
-	while (i) {
-		p = (i - 1) / 2;
-		if (h->e[p].d >= d)
-			break;
-		h->e[i] = h->e[p];
-		i = p;
-	}
-	h->e[i].d = d;
-	h->e[i].id = id;
+	vx_heap_push(h, d, id, true);
 }
 
 static inline void vx_maxheap_sift(struct vx_hnsw_heap *h, u32 i,
 				   struct vx_hent x)
 {
-	u32 n = h->n, c;
-
-	for (;;) {
-		c = 2 * i + 1;
-		if (c >= n)
-			break;
-		if (c + 1 < n && h->e[c + 1].d > h->e[c].d)
-			c++;
-		if (h->e[c].d <= x.d)
-			break;
-		h->e[i] = h->e[c];
-		i = c;
-	}
-	h->e[i] = x;
+	vx_heap_sift(h, i, x, true);
 }
 
 static inline void vx_maxheap_pop(struct vx_hnsw_heap *h)
 {
-	struct vx_hent x = h->e[--h->n];
-
-	if (h->n)
-		vx_maxheap_sift(h, 0, x);
+	vx_heap_pop(h, true);
 }
 
 static inline void vx_maxheap_replace(struct vx_hnsw_heap *h, float d, u32 id)
@@ -164,16 +172,6 @@ static void vx_sort_pairs(u32 *ids, float *dists, u32 n)
 		dists[j] = d;
 		ids[j] = id;
 	}
-}
-
-static bool vx_has(const u32 *a, u32 n, u32 v)
-{
-	u32 i;
-
-	for (i = 0; i < n; i++)
-		if (a[i] == v)
-			return true;
-	return false;
 }
 
 /* ---- Search primitives ---- */
@@ -371,7 +369,7 @@ static bool vx_links_to(const struct vx_index *idx, u32 y, u32 l, u32 vid)
 	u32 n;
 
 	links = vx_links_ro(idx, y, l, &n);
-	return vx_has(links, n, vid);
+	return vx_list_has(links, n, vid);
 }
 
 static void vx_extra_del(struct vx_index *idx, u32 t, u32 l, u32 a)
@@ -449,7 +447,7 @@ static void vx_set_list(struct vx_index *idx, u32 t, u32 l, const u32 *keep,
 
 	links = vx_links_ro(idx, t, l, &n);
 	for (i = 0; i < n;) {
-		if (vx_has(keep, nk, links[i])) {
+		if (vx_list_has(keep, nk, links[i])) {
 			i++;
 			continue;
 		}
@@ -457,7 +455,7 @@ static void vx_set_list(struct vx_index *idx, u32 t, u32 l, const u32 *keep,
 		links = vx_links_ro(idx, t, l, &n);
 	}
 	for (i = 0; i < nk; i++)
-		if (!vx_has(links, n, keep[i]) &&
+		if (!vx_list_has(links, n, keep[i]) &&
 		    vx_edge_add(idx, t, keep[i], l))
 			links = vx_links_ro(idx, t, l, &n);
 }
@@ -489,7 +487,7 @@ static void vx_connect(struct vx_ctx *c, struct vx_index_scratch *s, u32 q,
 	vx_count(c, n + 1);
 	vx_sort_pairs(s->sel_id, s->sel_dist, n + 1);
 	nk = vx_select(c, s->sel_id, s->sel_dist, n + 1, cap, s->keep);
-	if (vx_has(s->keep, nk, q)) {
+	if (vx_list_has(s->keep, nk, q)) {
 		vx_set_list(idx, t, l, s->keep, nk);
 		if (vx_links_to(idx, t, l, q))
 			vx_edge_add(idx, q, t, l);
@@ -698,7 +696,7 @@ int vx_index_search_exact(const struct vx_index *idx,
 
 static void vx_add_in(struct vx_unlink_work *w, u32 l, u32 y, u32 max)
 {
-	if (w->nin[l] < max && !vx_has(w->in[l], w->nin[l], y))
+	if (w->nin[l] < max && !vx_list_has(w->in[l], w->nin[l], y))
 		w->in[l][w->nin[l]++] = y;
 }
 
@@ -772,7 +770,7 @@ void vx_hnsw_unlink(struct vx_index *idx, struct vx_unlink_work *w)
 		}
 		for (i = 0; i < w->nin[l]; i++) {
 			vx_hint(idx, w, w->in[l][i]);
-			if (!vx_has(w->pool, np, w->in[l][i]))
+			if (!vx_list_has(w->pool, np, w->in[l][i]))
 				w->pool[np++] = w->in[l][i];
 		}
 		/* vid leaves every list, its own links go */
@@ -795,7 +793,7 @@ void vx_hnsw_unlink(struct vx_index *idx, struct vx_unlink_work *w)
 				w->cand_dist[nc++] = vx_dist(&c, yv, links[j]);
 			}
 			for (j = 0; j < np; j++) {
-				if (w->pool[j] == y || vx_has(links, n, w->pool[j]))
+				if (w->pool[j] == y || vx_list_has(links, n, w->pool[j]))
 					continue;
 				w->cand_id[nc] = w->pool[j];
 				w->cand_dist[nc++] = vx_dist(&c, yv, w->pool[j]);

@@ -119,24 +119,35 @@ static void vx_free_chunk(struct vx_index *idx, u32 c)
 	idx->chunks_alloc--;
 }
 
+/* The first vid >= from whose bit is set in map, or VX_VID_NONE. */
+static u64 vx_map_next(const struct vx_index *idx, const u64 *map, u64 from)
+{
+	u64 span = vx_span(idx), wd;
+	u64 bits;
+
+	if (from >= span)
+		return VX_VID_NONE;
+	wd = from / 64;
+	bits = map[wd] & (~0ULL << (from & 63));
+	for (;;) {
+		if (bits)
+			return wd * 64 + __builtin_ctzll(bits);
+		if (++wd >= span / 64)
+			return VX_VID_NONE;
+		bits = map[wd];
+	}
+}
+
 void vx_index_destroy(struct vx_index *idx)
 {
-	u64 span, w;
+	u64 vid;
 	u32 c;
 
 	if (!idx)
 		return;
-	span = vx_span(idx);
-	for (w = 0; w < span / 64; w++) {
-		u64 bits = idx->live_map[w];
-
-		while (bits) {
-			u64 vid = w * 64 + __builtin_ctzll(bits);
-
-			bits &= bits - 1;
-			vx_free(vx_rec_hdr(idx, vid)->upper);
-		}
-	}
+	for (vid = vx_map_next(idx, idx->live_map, 0); vid != VX_VID_NONE;
+	     vid = vx_map_next(idx, idx->live_map, vid + 1))
+		vx_free(vx_rec_hdr(idx, vid)->upper);
 	for (c = 0; c < idx->nchunks; c++)
 		if (idx->chunk_raw[c])
 			vx_free_chunk(idx, c);
@@ -293,20 +304,10 @@ const float *vx_index_vector(const struct vx_index *idx, u64 vid)
 	return vx_index_live(idx, vid) ? vx_rec_vec(idx, vid) : NULL;
 }
 
-static bool vx_list_has(const u32 *links, u32 n, u32 v)
-{
-	u32 i;
-
-	for (i = 0; i < n; i++)
-		if (links[i] == v)
-			return true;
-	return false;
-}
-
 /* Highest level with a linked node, and a node of that level. */
 static void vx_pick_entry(struct vx_index *idx, u64 hint)
 {
-	u64 span, wd;
+	u64 y;
 	int l;
 
 	if (!idx->linked) {
@@ -322,18 +323,11 @@ static void vx_pick_entry(struct vx_index *idx, u64 hint)
 		idx->entry = hint;
 		return;
 	}
-	span = vx_span(idx);
-	for (wd = 0; wd < span / 64; wd++) {
-		u64 bits = idx->linked_map[wd];
-
-		while (bits) {
-			u64 y = wd * 64 + __builtin_ctzll(bits);
-
-			bits &= bits - 1;
-			if (vx_rec_hdr(idx, y)->level == (u32)l) {
-				idx->entry = y;
-				return;
-			}
+	for (y = vx_map_next(idx, idx->linked_map, 0); y != VX_VID_NONE;
+	     y = vx_map_next(idx, idx->linked_map, y + 1)) {
+		if (vx_rec_hdr(idx, y)->level == (u32)l) {
+			idx->entry = y;
+			return;
 		}
 	}
 	idx->entry = VX_VID_NONE;	/* counters are wrong: cannot happen */
@@ -764,20 +758,7 @@ void vx_index_set_entry(struct vx_index *idx, u64 vid, u32 max_level)
 
 u64 vx_index_next_dirty(const struct vx_index *idx, u64 from)
 {
-	u64 span = vx_span(idx), wd;
-	u64 bits;
-
-	if (from >= span)
-		return VX_VID_NONE;
-	wd = from / 64;
-	bits = idx->dirty_map[wd] & (~0ULL << (from & 63));
-	for (;;) {
-		if (bits)
-			return wd * 64 + __builtin_ctzll(bits);
-		if (++wd >= span / 64)
-			return VX_VID_NONE;
-		bits = idx->dirty_map[wd];
-	}
+	return vx_map_next(idx, idx->dirty_map, from);
 }
 
 void vx_index_clear_dirty(struct vx_index *idx)

@@ -142,6 +142,16 @@ static inline struct vx_node_hdr *vx_rec_hdr(const struct vx_index *idx,
 	return (struct vx_node_hdr *)(vx_rec(idx, vid) + idx->vec_bytes);
 }
 
+/*
+ * Level l >= 1 of a node's upper allocation (h = its header):
+ * [count, indeg, links[M], nextra, extra[hx]].
+ */
+static inline u32 *vx_upper(const struct vx_index *idx,
+			    const struct vx_node_hdr *h, u32 l)
+{
+	return h->upper + (size_t)(l - 1) * idx->upper_words;
+}
+
 /* The link list of vid at level l; *count and *indeg point into it. */
 static inline u32 *vx_links(const struct vx_index *idx, u64 vid, u32 l,
 			    u32 **count, u32 **indeg, u16 **count0)
@@ -155,7 +165,7 @@ static inline u32 *vx_links(const struct vx_index *idx, u64 vid, u32 l,
 		*indeg = &h->indeg;
 		return (u32 *)(h + 1);
 	}
-	up = h->upper + (size_t)(l - 1) * idx->upper_words;
+	up = vx_upper(idx, h, l);
 	*count0 = NULL;
 	*count = &up[0];
 	*indeg = &up[1];
@@ -168,7 +178,7 @@ static inline u32 vx_links_count(const struct vx_index *idx, u64 vid, u32 l)
 
 	if (l == 0)
 		return h->count;
-	return h->upper[(size_t)(l - 1) * idx->upper_words];
+	return vx_upper(idx, h, l)[0];
 }
 
 static inline const u32 *vx_links_ro(const struct vx_index *idx, u64 vid,
@@ -181,7 +191,7 @@ static inline const u32 *vx_links_ro(const struct vx_index *idx, u64 vid,
 		*count = h->count;
 		return (const u32 *)(h + 1);
 	}
-	up = h->upper + (size_t)(l - 1) * idx->upper_words;
+	up = vx_upper(idx, h, l);
 	*count = up[0];
 	return up + 2;
 }
@@ -194,7 +204,7 @@ static inline void vx_set_count(const struct vx_index *idx, u64 vid, u32 l,
 	if (l == 0)
 		h->count = (u16)n;
 	else
-		h->upper[(size_t)(l - 1) * idx->upper_words] = n;
+		vx_upper(idx, h, l)[0] = n;
 }
 
 static inline u32 *vx_indeg(const struct vx_index *idx, u64 vid, u32 l)
@@ -203,7 +213,7 @@ static inline u32 *vx_indeg(const struct vx_index *idx, u64 vid, u32 l)
 
 	if (l == 0)
 		return &h->indeg;
-	return &h->upper[(size_t)(l - 1) * idx->upper_words + 1];
+	return &vx_upper(idx, h, l)[1];
 }
 
 /* The extra in-links of vid at level l and where their count lives. */
@@ -217,7 +227,7 @@ static inline u32 *vx_extra(const struct vx_index *idx, u64 vid, u32 l,
 		*n = h->nextra;
 		return (u32 *)(h + 1) + idx->m0;
 	}
-	up = h->upper + (size_t)(l - 1) * idx->upper_words;
+	up = vx_upper(idx, h, l);
 	*n = up[2 + idx->m];
 	return up + 3 + idx->m;
 }
@@ -230,7 +240,7 @@ static inline void vx_set_nextra(const struct vx_index *idx, u64 vid, u32 l,
 	if (l == 0)
 		h->nextra = (u8)n;
 	else
-		h->upper[(size_t)(l - 1) * idx->upper_words + 2 + idx->m] = n;
+		vx_upper(idx, h, l)[2 + idx->m] = n;
 }
 
 static inline u32 vx_level_cap(const struct vx_index *idx, u32 l)
@@ -261,6 +271,17 @@ static inline u64 vx_span(const struct vx_index *idx)
 static inline bool vx_is_linked(const struct vx_index *idx, u64 vid)
 {
 	return vid < vx_span(idx) && vx_bit(idx->linked_map, vid);
+}
+
+/* Does links[0..n) hold v? */
+static inline bool vx_list_has(const u32 *links, u32 n, u32 v)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if (links[i] == v)
+			return true;
+	return false;
 }
 
 /* Selection buffers a scratch needs for this index's M. */

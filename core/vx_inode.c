@@ -673,8 +673,13 @@ int vx_inode_path(struct vx_fs *fs, u64 ino, u64 dir, char *buf, u32 size,
 	return err;
 }
 
-int vx_inode_ref_add(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
-		     u32 len)
+/*
+ * Add (add) or delete the back reference "dir names ino as name" on its
+ * own: -EEXIST when an added one is there already, -ENOENT when a deleted
+ * one is not.
+ */
+static int ref_add_or_del(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
+			  u32 len, bool add)
 {
 	struct ref_change ref;
 	int err = check_name(len);
@@ -685,36 +690,29 @@ int vx_inode_ref_add(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
 	if (!ref.buf)
 		return -ENOMEM;
 	err = ref_load(fs, &ref, ino, dir, name, len);
-	if (err >= 0) {
+	if (err >= 0 && add)
 		err = -EEXIST;
-	} else if (err == -ENOENT) {
+	else if (err >= 0)
+		err = ref_prepare_del(fs, &ref, ino, dir, name, len);
+	else if (err == -ENOENT && add)
 		err = ref_prepare_add(fs, &ref, ino, dir, name, len);
-		if (!err)
-			err = ref_apply(fs, &ref);
-	}
+	/* err is 0 only after a prepare */
+	if (!err)
+		err = ref_apply(fs, &ref);
 	vx_free(ref.buf);
 	return err;
+}
+
+int vx_inode_ref_add(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
+		     u32 len)
+{
+	return ref_add_or_del(fs, ino, dir, name, len, true);
 }
 
 int vx_inode_ref_del(struct vx_fs *fs, u64 ino, u64 dir, const char *name,
 		     u32 len)
 {
-	struct ref_change ref;
-	int err = check_name(len);
-
-	if (err)
-		return err;
-	ref.buf = vx_malloc(fs->bs);
-	if (!ref.buf)
-		return -ENOMEM;
-	err = ref_load(fs, &ref, ino, dir, name, len);
-	if (err >= 0) {
-		err = ref_prepare_del(fs, &ref, ino, dir, name, len);
-		if (!err)
-			err = ref_apply(fs, &ref);
-	}
-	vx_free(ref.buf);
-	return err;
+	return ref_add_or_del(fs, ino, dir, name, len, false);
 }
 
 /*

@@ -422,38 +422,40 @@ int vx_space_get(struct vx_fs *fs, u32 id, struct vx_space_desc *d)
 	return err;
 }
 
-int vx_space_next(struct vx_fs *fs, u32 after, struct vx_space_desc *d)
+/* The space with the smallest id > after that is dropped, or live.  -ENOENT. */
+static int space_next_in(struct vx_fs *fs, u32 after, bool dropped, u32 *id,
+			 struct vx_space_item *it)
 {
-	struct vx_space_item it;
-	u32 id = after;
+	u32 cur = after;
 	int err;
 
 	for (;;) {
-		err = space_next_item(fs, id, &id, &it);
+		err = space_next_item(fs, cur, &cur, it);
 		if (err)
 			return err;
-		if (!space_dropped(&it)) {
-			space_to_desc(id, &it, d);
+		if (space_dropped(it) == dropped) {
+			*id = cur;
 			return 0;
 		}
 	}
 }
 
+int vx_space_next(struct vx_fs *fs, u32 after, struct vx_space_desc *d)
+{
+	struct vx_space_item it;
+	u32 id;
+	int err = space_next_in(fs, after, false, &id, &it);
+
+	if (!err)
+		space_to_desc(id, &it, d);
+	return err;
+}
+
 int vx_space_next_dropped(struct vx_fs *fs, u32 after, u32 *id)
 {
 	struct vx_space_item it;
-	u32 cur = after;
-	int err;
 
-	for (;;) {
-		err = space_next_item(fs, cur, &cur, &it);
-		if (err)
-			return err;
-		if (space_dropped(&it)) {
-			*id = cur;
-			return 0;
-		}
-	}
+	return space_next_in(fs, after, true, id, &it);
 }
 
 int vx_space_set_ef(struct vx_fs *fs, u32 id, u32 ef_search)
@@ -1415,6 +1417,16 @@ static int vop_end(struct vop *op, int err)
 	return err;
 }
 
+/* Read the planned column blocks; would the operation fit so far? */
+static int vop_load(struct vop *op)
+{
+	int err = vb_load(&op->vb);
+
+	if (!err)
+		err = precheck_space(op->fs, op->item_ops, &op->vb, op->shrink);
+	return err;
+}
+
 /* VLINKS items the save of the dirty nodes writes or deletes. */
 static int count_vlinks_ops(struct vx_fs *fs, struct vx_vspace *vs, u64 vid_limit,
 			    u64 *nops)
@@ -1834,9 +1846,7 @@ static int delete_vids(struct vx_fs *fs, u64 ino, u32 space,
 	if (!err)
 		err = del_plan(&op, ino, del, ndel);
 	if (!err)
-		err = vb_load(&op.vb);
-	if (!err)
-		err = precheck_space(fs, op.item_ops, &op.vb, true);
+		err = vop_load(&op);
 	if (!err)
 		err = del_apply(&op, del, ndel);
 	if (!err)
@@ -1876,11 +1886,80 @@ static int delete_batched(struct vx_fs *fs, u64 ino, u32 space,
 	return 0;
 }
 
+/*
+ * Stage 1 of an add or update of e[0..n) for ino in space: ino must be a
+ * regular file, op is begun, the caller's chunks are sorted into *chunks
+ * (dup_err for one given twice) and ino's embeddings in the space are
+ * collected into *existing.  On failure too, the caller ends op with
+ * vop_end() and frees the arrays.
+ */
+static int embed_op_start(struct vop *op, struct vx_fs *fs, u64 ino, u32 space,
+			  const struct vx_embed *e, u32 n, int dup_err,
+			  struct emb_rec **chunks, struct emb_rec **existing,
+			  u64 *nexist)
+{
+	int err;
+
+	memset(op, 0, sizeof(*op));	/* vop_end() is safe from here on */
+	err = check_file(fs, ino, NULL);
+	if (!err)
+		err = vop_init(op, fs, space, false);
+	if (!err)
+		err = sort_chunks(e, n, dup_err, chunks);
+	if (!err)
+		err = embed_collect(fs, ino, space, ~0ULL, false, existing, nexist);
+	return err;
+}
+
+/* Stage 3: vec becomes the vector of vid, in the index and in the batch. */
+static int embed_set_vector(struct vop *op, u64 vid, const u8 *vec)
+{
+	int err;
+
+	op->index_changed = true;
+	err = vx_index_set(op->vs->idx, vid, (const float *)vec);
+	if (!err)
+		err = vb_put(&op->vb, VX_VCOL_VECTORS, vid, vec);
+	return err;
+}
+
+/*
+ * Stage 4 of an add (vids: the new vids) or update (vids NULL: e[i].vid)
+ * of e[0..n) for ino: the EMBED items, inserted or updated, then the
+ * column blocks and space item.  An add finding an item, or an update
+ * missing one: -EUCLEAN.
+ */
+static int embed_write(struct vop *op, u64 ino, const struct vx_embed *e,
+		       const u64 *vids, u32 n)
+{
+	struct vx_embed_item item;
+	struct vx_ckey k;
+	int err = 0;
+	u32 i;
+
+	for (i = 0; !err && i < n; i++) {
+		embed_key(&k, ino, op->vs->id, vids ? vids[i] : e[i].vid);
+		embed_to_disk(&item, &e[i]);
+		if (vids) {
+			err = vx_item_insert(op->fs, VX_TREE_FS, &k, &item, sizeof(item));
+			if (err == -EEXIST)
+				err = -EUCLEAN;
+		} else {
+			err = vx_item_update(op->fs, VX_TREE_FS, &k, &item, sizeof(item));
+			if (err == -ENOENT)
+				err = -EUCLEAN;
+		}
+	}
+	if (!err)
+		err = vop_write(op);
+	return err;
+}
+
 int vx_embed_add(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *e,
 		 const float *vectors, u32 n, u32 flags)
 {
 	struct emb_rec *existing = NULL, *chunks = NULL, *del = NULL;
-	u64 nexist = 0, ndel = 0, dv, i, *vids = NULL, new_limit = 0, scan_end = 0;
+	u64 nexist = 0, ndel = 0, i, *vids = NULL, new_limit = 0, scan_end = 0;
 	const u8 *vecs = (const u8 *)vectors;
 	struct vx_vmeta meta;
 	struct vop op;
@@ -1889,18 +1968,11 @@ int vx_embed_add(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *e,
 
 	if (!n || !e || !vectors || (flags & ~VX_EMBED_REPLACE_ALL))
 		return -EINVAL;
-	err = check_file(fs, ino, &dv);
-	if (err)
-		return err;
-	err = vop_init(&op, fs, space, false);
-	if (err)
-		return vop_end(&op, err);
-	vbytes = (u64)op.vs->dim * 4;
-	err = sort_chunks(e, n, -EEXIST, &chunks);
-	if (!err)
-		err = embed_collect(fs, ino, space, ~0ULL, false, &existing, &nexist);
+	err = embed_op_start(&op, fs, ino, space, e, n, -EEXIST, &chunks,
+			     &existing, &nexist);
 	if (err)
 		goto out;
+	vbytes = (u64)op.vs->dim * 4;
 	if (flags & VX_EMBED_REPLACE_ALL) {
 		del = existing;
 		ndel = nexist;
@@ -1933,20 +2005,14 @@ int vx_embed_add(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *e,
 	op.new_live += n;
 	op.new_vid_limit = new_limit;
 	if (!err)
-		err = vb_load(&op.vb);
-	if (!err)
-		err = precheck_space(fs, op.item_ops, &op.vb, false);
+		err = vop_load(&op);
 	if (!err)
 		err = del_apply(&op, del, ndel);
 	memset(&meta, 0, sizeof(meta));
 	meta.flags = cpu_to_le32(VX_VMETA_LIVE);
 	meta.ino = cpu_to_le64(ino);
 	for (i = 0; !err && i < n; i++) {
-		op.index_changed = true;
-		err = vx_index_set(op.vs->idx, vids[i],
-				   (const float *)(vecs + i * vbytes));
-		if (!err)
-			err = vb_put(&op.vb, VX_VCOL_VECTORS, vids[i], vecs + i * vbytes);
+		err = embed_set_vector(&op, vids[i], vecs + i * vbytes);
 		if (!err)
 			err = vb_put(&op.vb, VX_VCOL_META, vids[i], &meta);
 	}
@@ -1957,18 +2023,8 @@ int vx_embed_add(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *e,
 
 	/* writes: a failure from here on fails the volume */
 	err = del_items(&op, ino, del, ndel);
-	for (i = 0; !err && i < n; i++) {
-		struct vx_embed_item item;
-		struct vx_ckey k;
-
-		embed_key(&k, ino, space, vids[i]);
-		embed_to_disk(&item, &e[i]);
-		err = vx_item_insert(fs, VX_TREE_FS, &k, &item, sizeof(item));
-		if (err == -EEXIST)
-			err = -EUCLEAN;
-	}
 	if (!err)
-		err = vop_write(&op);
+		err = embed_write(&op, ino, e, vids, n);
 	if (err) {
 		err = vx_op_fail(fs, err);
 		goto out;
@@ -2002,18 +2058,11 @@ int vx_embed_update(struct vx_fs *fs, u64 ino, u32 space,
 
 	if (!n || !e || !vectors)
 		return -EINVAL;
-	err = check_file(fs, ino, NULL);
-	if (err)
-		return err;
-	err = vop_init(&op, fs, space, false);
-	if (err)
-		return vop_end(&op, err);
-	vbytes = (u64)op.vs->dim * 4;
-	err = sort_chunks(e, n, -EINVAL, &chunks);
-	if (!err)
-		err = embed_collect(fs, ino, space, ~0ULL, false, &existing, &nexist);
+	err = embed_op_start(&op, fs, ino, space, e, n, -EINVAL, &chunks,
+			     &existing, &nexist);
 	if (err)
 		goto out;
+	vbytes = (u64)op.vs->dim * 4;
 	/* existing sorted by chunk: find each of the caller's chunks */
 	vx_sort(existing, nexist, sizeof(*existing), emb_cmp);
 	for (i = 0; i < n; i++) {
@@ -2031,32 +2080,14 @@ int vx_embed_update(struct vx_fs *fs, u64 ino, u32 space,
 			goto out;
 	}
 	op.item_ops += n;
-	err = vb_load(&op.vb);
-	if (!err)
-		err = precheck_space(fs, op.item_ops, &op.vb, false);
-	for (i = 0; !err && i < n; i++) {
-		op.index_changed = true;
-		err = vx_index_set(op.vs->idx, e[i].vid,
-				   (const float *)(vecs + i * vbytes));
-		if (!err)
-			err = vb_put(&op.vb, VX_VCOL_VECTORS, e[i].vid, vecs + i * vbytes);
-	}
+	err = vop_load(&op);
+	for (i = 0; !err && i < n; i++)
+		err = embed_set_vector(&op, e[i].vid, vecs + i * vbytes);
 	if (!err)
 		err = vop_prepare(&op);
 	if (err)
 		goto out;
-	for (i = 0; !err && i < n; i++) {
-		struct vx_embed_item item;
-		struct vx_ckey k;
-
-		embed_key(&k, ino, space, e[i].vid);
-		embed_to_disk(&item, &e[i]);
-		err = vx_item_update(fs, VX_TREE_FS, &k, &item, sizeof(item));
-		if (err == -ENOENT)
-			err = -EUCLEAN;
-	}
-	if (!err)
-		err = vop_write(&op);
+	err = embed_write(&op, ino, e, NULL, n);
 	if (err) {
 		err = vx_op_fail(fs, err);
 		goto out;

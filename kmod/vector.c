@@ -137,6 +137,19 @@ static void vexfs_put_scratch(struct vexfs_sb_info *sbi,
 		vx_index_scratch_free(s);
 }
 
+/* The space's index, loaded on first use; the caller holds index_sem. */
+static int vexfs_get_index(struct vexfs_sb_info *sbi, u32 id,
+			   struct vx_index **idx)
+{
+	int err = vexfs_lock_op(sbi);
+
+	if (err)
+		return err;
+	err = vx_space_index(sbi->fs, id, idx);
+	vexfs_unlock(sbi);
+	return err;
+}
+
 /* ------------------------------------------------------------ linking */
 
 /*
@@ -153,11 +166,7 @@ static int vexfs_link_space(struct vexfs_sb_info *sbi, u32 id, bool killable)
 
 	for (;;) {
 		down_write(&sbi->index_sem);
-		err = vexfs_lock_op(sbi);
-		if (err)
-			goto out_unlock;
-		err = vx_space_index(sbi->fs, id, &idx);
-		vexfs_unlock(sbi);
+		err = vexfs_get_index(sbi, id, &idx);
 		if (err)
 			goto out_unlock;
 		vx_index_get_stats(idx, &st);
@@ -845,11 +854,7 @@ static int vexfs_knn(struct vexfs_sb_info *sbi, u32 id, const float *query,
 	int err;
 
 	down_read(&sbi->index_sem);
-	err = vexfs_lock_op(sbi);
-	if (err)
-		goto out;
-	err = vx_space_index(sbi->fs, id, &idx);
-	vexfs_unlock(sbi);
+	err = vexfs_get_index(sbi, id, &idx);
 	if (err)
 		goto out;
 	vx_index_get_stats(idx, &st);

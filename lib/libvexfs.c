@@ -226,17 +226,38 @@ int vexfs_space_create(int fd, const struct vexfs_space_info *in,
 	return err;
 }
 
-static int manage_named(int fd, uint32_t op, const char *name,
-			struct vexfs_manage *m)
+/* One VEXFS_IOC_MANAGE call: op on name (NULL: none); m gets the answer. */
+static int manage_call(int fd, uint32_t op, const char *name,
+		       struct vexfs_manage *m)
 {
 	int err;
 
-	if (!name || !name[0])
-		return -EINVAL;
 	err = manage(op, name, m);
 	if (err)
 		return err;
 	return xioctl(fd, VEXFS_IOC_MANAGE, m);
+}
+
+/* manage_call on a space that must be named. */
+static int manage_named(int fd, uint32_t op, const char *name,
+			struct vexfs_manage *m)
+{
+	if (!name || !name[0])
+		return -EINVAL;
+	return manage_call(fd, op, name, m);
+}
+
+/* manage_named for the ops that answer with the space's description. */
+static int manage_space(int fd, uint32_t op, const char *name,
+			struct vexfs_space_info *out)
+{
+	struct vexfs_manage m;
+	int err;
+
+	err = manage_named(fd, op, name, &m);
+	if (!err && out)
+		*out = m.space;
+	return err;
 }
 
 int vexfs_space_drop(int fd, const char *name)
@@ -248,13 +269,7 @@ int vexfs_space_drop(int fd, const char *name)
 
 int vexfs_space_info(int fd, const char *name, struct vexfs_space_info *out)
 {
-	struct vexfs_manage m;
-	int err;
-
-	err = manage_named(fd, VEXFS_OP_SPACE_INFO, name, &m);
-	if (!err && out)
-		*out = m.space;
-	return err;
+	return manage_space(fd, VEXFS_OP_SPACE_INFO, name, out);
 }
 
 int vexfs_space_list(int fd, struct vexfs_space_info **out, size_t *n)
@@ -307,24 +322,12 @@ void vexfs_space_list_free(struct vexfs_space_info *list)
 
 int vexfs_index_build(int fd, const char *name, struct vexfs_space_info *out)
 {
-	struct vexfs_manage m;
-	int err;
-
-	err = manage_named(fd, VEXFS_OP_INDEX_BUILD, name, &m);
-	if (!err && out)
-		*out = m.space;
-	return err;
+	return manage_space(fd, VEXFS_OP_INDEX_BUILD, name, out);
 }
 
 int vexfs_index_rebuild(int fd, const char *name, struct vexfs_space_info *out)
 {
-	struct vexfs_manage m;
-	int err;
-
-	err = manage_named(fd, VEXFS_OP_INDEX_REBUILD, name, &m);
-	if (!err && out)
-		*out = m.space;
-	return err;
+	return manage_space(fd, VEXFS_OP_INDEX_REBUILD, name, out);
 }
 
 int vexfs_set_ef(int fd, const char *name, uint32_t ef)
@@ -344,12 +347,8 @@ int vexfs_set_ef(int fd, const char *name, uint32_t ef)
 int vexfs_dir_set_space(int dirfd, const char *name)
 {
 	struct vexfs_manage m;
-	int err;
 
-	err = manage(VEXFS_OP_DIR_SET_SPACE, name, &m);
-	if (err)
-		return err;
-	return xioctl(dirfd, VEXFS_IOC_MANAGE, &m);
+	return manage_call(dirfd, VEXFS_OP_DIR_SET_SPACE, name, &m);
 }
 
 int vexfs_dir_get_space(int dirfd, char *name, size_t size)
@@ -360,9 +359,7 @@ int vexfs_dir_get_space(int dirfd, char *name, size_t size)
 
 	if (!name || !size)
 		return -EINVAL;
-	err = manage(VEXFS_OP_DIR_GET_SPACE, NULL, &m);
-	if (!err)
-		err = xioctl(dirfd, VEXFS_IOC_MANAGE, &m);
+	err = manage_call(dirfd, VEXFS_OP_DIR_GET_SPACE, NULL, &m);
 	if (err)
 		return err;
 	len = strnlen(m.name, VEXFS_NAME_MAX - 1);
@@ -375,13 +372,26 @@ int vexfs_dir_get_space(int dirfd, char *name, size_t size)
 
 /* ---------------------------------------------------------------- embeddings */
 
-static int emb_init(struct vexfs_embeddings *e, const char *space,
-		    uint32_t flags)
+/* One embeddings ioctl (cmd) on n chunks and their vectors; e gets the answer. */
+static int emb_call(int fd, unsigned long cmd, const char *space,
+		    const struct vexfs_chunk *chunks, uint32_t n,
+		    const float *vectors, uint32_t dim, uint32_t flags,
+		    uint64_t expect_version, struct vexfs_embeddings *e)
 {
+	int err;
+
 	memset(e, 0, sizeof(*e));
 	e->size = sizeof(*e);
 	e->flags = flags;
-	return set_name(e->name, space);
+	err = set_name(e->name, space);
+	if (err)
+		return err;
+	e->dim = dim;
+	e->count = n;
+	e->chunks_ptr = uptr(chunks);
+	e->vectors_ptr = uptr(vectors);
+	e->expect_version = expect_version;
+	return xioctl(fd, cmd, e);
 }
 
 static int emb_change(int fd, unsigned long cmd, const char *space,
@@ -392,15 +402,8 @@ static int emb_change(int fd, unsigned long cmd, const char *space,
 	struct vexfs_embeddings e;
 	int err;
 
-	err = emb_init(&e, space, flags);
-	if (err)
-		return err;
-	e.dim = dim;
-	e.count = n;
-	e.chunks_ptr = uptr(chunks);
-	e.vectors_ptr = uptr(vectors);
-	e.expect_version = expect_version;
-	err = xioctl(fd, cmd, &e);
+	err = emb_call(fd, cmd, space, chunks, n, vectors, dim, flags,
+		       expect_version, &e);
 	if (!err && data_version)
 		*data_version = e.data_version;
 	return err;
@@ -442,14 +445,8 @@ int vexfs_emb_get_into(int fd, const char *space, struct vexfs_chunk *chunks,
 
 	if (room && !chunks)
 		return -EINVAL;
-	err = emb_init(&e, space, 0);
-	if (err)
-		return err;
-	e.dim = dim;
-	e.count = room;
-	e.chunks_ptr = uptr(chunks);
-	e.vectors_ptr = uptr(vectors);
-	err = xioctl(fd, VEXFS_IOC_EMB_GET, &e);
+	err = emb_call(fd, VEXFS_IOC_EMB_GET, space, chunks, room, vectors, dim,
+		       0, 0, &e);
 	if (err)
 		return err;
 	if (filled)

@@ -14,47 +14,11 @@
 
 # pass() always succeeds, so "cond && pass || fail" is a safe if-then-else.
 # shellcheck disable=SC2015
-set -u
-
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=$ROOT/build/bin
-KEEP=0
-[ "${1:-}" = -k ] && KEEP=1
+TMP_NAME=vexfs-tools
+# shellcheck source=tests/tools/lib.sh
+. "$(dirname "$0")/lib.sh"
 FUZZ_ITERS=${FUZZ_ITERS:-150}
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/vexfs-tools.XXXXXX")
-cleanup() { if [ $KEEP = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi; }
-trap cleanup EXIT
-
-P=0
-F=0
-pass() { echo "PASS: $1"; P=$((P + 1)); }
-fail() {
-	echo "FAIL: $1${2:+ -- $2}"
-	F=$((F + 1))
-	if [ -n "${OUT:-}" ]; then printf '%s\n' "$OUT" | head -20 | sed 's/^/    | /'; fi
-}
-
-# run CMD...: sets OUT (stdout+stderr) and RC
-run() {
-	OUT=$("$@" 2>&1)
-	RC=$?
-}
-# expect NAME RC [REGEX] -- CMD...: exit status RC and output matching REGEX
-expect() {
-	local name=$1 want=$2 re=""
-	shift 2
-	if [ "$1" != -- ]; then re=$1; shift; fi
-	shift
-	run "$@"
-	if [ "$RC" != "$want" ]; then
-		fail "$name" "exit status $RC, expected $want"
-	elif [ -n "$re" ] && ! grep -Eq -- "$re" <<<"$OUT"; then
-		fail "$name" "output does not match /$re/"
-	else
-		pass "$name"
-	fi
-}
 sum() { md5sum "$1" | cut -d' ' -f1; }
 flip() { # flip IMG BYTE_OFFSET: invert one byte
 	local off=$2 b

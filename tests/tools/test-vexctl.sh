@@ -18,40 +18,9 @@
 
 # shellcheck disable=SC2015
 if [ -z "${VEXCTL_SOURCED:-}" ]; then
-	set -u
-	ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-	BIN=$ROOT/build/bin
-	KEEP=0
-	[ "${1:-}" = -k ] && KEEP=1
-	T=$(mktemp -d "${TMPDIR:-/tmp}/vexctl-test.XXXXXX")
-	cleanup() { if [ "$KEEP" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi; }
-	trap cleanup EXIT
-	P=0
-	F=0
-	pass() { echo "PASS: $1"; P=$((P + 1)); }
-	fail() {
-		echo "FAIL: $1${2:+ -- $2}"
-		F=$((F + 1))
-		if [ -n "${OUT:-}" ]; then printf '%s\n' "$OUT" | head -20 | sed 's/^/    | /'; fi
-	}
-	run() {
-		OUT=$("$@" 2>&1)
-		RC=$?
-	}
-	expect() {
-		local name=$1 want=$2 re=""
-		shift 2
-		if [ "$1" != -- ]; then re=$1; shift; fi
-		shift
-		run "$@"
-		if [ "$RC" != "$want" ]; then
-			fail "$name" "exit status $RC, expected $want"
-		elif [ -n "$re" ] && ! grep -Eq -- "$re" <<<"$OUT"; then
-			fail "$name" "output does not match /$re/"
-		else
-			pass "$name"
-		fi
-	}
+	TMP_NAME=vexctl-test
+	# shellcheck source=tests/tools/lib.sh
+	. "$(dirname "$0")/lib.sh"
 	if ! make -C "$ROOT" -s lib build/bin/vexctl >"$T/build.log" 2>&1; then
 		cat "$T/build.log"
 		echo "FAIL: build"

@@ -85,6 +85,16 @@ static int reopen(const char *img, struct vx_devfile **d, struct vx_fs **fs)
 	return vt_open(img, d, fs);
 }
 
+/* Unmount, check with fsck.vexfs, mount again. */
+static int fsck_reopen(const char *img, struct vx_devfile **d, struct vx_fs **fs)
+{
+	vt_close(*d, *fs);
+	*d = NULL;
+	*fs = NULL;
+	CHECK_FSCK(img);
+	return vt_open(img, d, fs);
+}
+
 static int new_file(struct vx_fs *fs, u32 mode, u64 *ino)
 {
 	struct vx_inode_data in;
@@ -153,6 +163,22 @@ static void chunk(struct vx_embed *e, u64 off, u64 len, u64 dv)
 	e->chunk_offset = off;
 	e->chunk_length = len;
 	e->data_version = dv;
+}
+
+/* n adjacent chunks of len bytes, numbered from first, data version 1. */
+static void chunk_run(struct vx_embed *e, u64 n, u64 first, u64 len)
+{
+	for (u64 i = 0; i < n; i++)
+		chunk(&e[i], (first + i) * len, len, 1);
+}
+
+/* A fresh volume on img with one regular file and one space. */
+static int open_file_space(const char *img, struct vx_devfile **d, struct vx_fs **fs,
+			   u64 *f, const char *name, u32 dim, u32 metric, u32 *sp)
+{
+	CHECK_EQ(vt_open(img, d, fs), 0);
+	CHECK_EQ(new_file(*fs, S_REG, f), 0);
+	return make_space(*fs, name, dim, metric, sp);
 }
 
 /* The stored vector of vid equals want bit for bit. */
@@ -417,8 +443,7 @@ static int t_update_delete_reuse(void)
 	CHECK_EQ(new_file(fs, S_REG, &g), 0);
 	CHECK_EQ(make_space(fs, "s", 16, VX_METRIC_COSINE, &sp), 0);
 	fill_vecs(v, 6 * 16);
-	for (int i = 0; i < 6; i++)
-		chunk(&e[i], i * 10, 10, 1);
+	chunk_run(e, 6, 0, 10);
 	CHECK_EQ(vx_embed_add(fs, f, sp, e, v, 6, 0), 0);
 	CHECK_EQ(vx_fs_commit(fs), 0);
 
@@ -460,9 +485,7 @@ static int t_update_delete_reuse(void)
 	CHECK_EQ(vx_space_vid_owner(fs, sp, e[1].vid), g);
 	CHECK(vec_equal(fs, sp, 6, w + 32, 16));
 	CHECK_EQ(vx_fs_commit(fs), 0);
-	vt_close(d, fs);
-	CHECK_FSCK(img);
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
+	CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
 
 	/* REPLACE_ALL: the old chunks go, duplicates of them are fine */
 	for (int i = 0; i < 3; i++)
@@ -577,10 +600,8 @@ static int t_graph_persists(void)
 	CHECK_EQ(search_all(fs, sp, q, 8, x1, true), 0);
 	vx_index_get_stats(idx, &st);
 	CHECK_EQ(vx_fs_commit(fs), 0);
-	vt_close(d, fs);
-	CHECK_FSCK(img);
+	CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
 
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
 	CHECK_EQ(vx_space_index(fs, sp, &idx), 0);
 	vx_index_get_stats(idx, &st2);
 	CHECK_EQ(st2.live, PN - 5);
@@ -636,12 +657,9 @@ static int t_crash(void)
 	u64 f;
 	u32 sp, sp2;
 
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
-	CHECK_EQ(new_file(fs, S_REG, &f), 0);
-	CHECK_EQ(make_space(fs, "c", 8, VX_METRIC_IP, &sp), 0);
+	CHECK_EQ(open_file_space(img, &d, &fs, &f, "c", 8, VX_METRIC_IP, &sp), 0);
 	fill_vecs(v, 20 * 8);
-	for (int i = 0; i < 20; i++)
-		chunk(&e[i], i, 1, 1);
+	chunk_run(e, 20, 0, 1);
 	CHECK_EQ(vx_embed_add(fs, f, sp, e, v, 10, 0), 0);
 	CHECK_EQ(link_all(fs, sp), 0);
 	CHECK_EQ(vx_fs_commit(fs), 0);
@@ -745,8 +763,7 @@ static int t_model(void)
 		if (next + n > MMAX)
 			n = MMAX - next;
 		fill_vecs(v, (u64)n * MDIM);
-		for (int i = 0; i < n; i++)
-			chunk(&e[i], (u64)(next + i) * 512, 512, 1);
+		chunk_run(e, n, next, 512);
 		if (n) {
 			CHECK_EQ(vx_embed_add(fs, files[f], sp, e, v, n, 0), 0);
 			for (int i = 0; i < n; i++) {
@@ -788,16 +805,12 @@ static int t_model(void)
 		CHECK_EQ(check_model(fs, sp, files), 0);
 		CHECK_EQ(vx_fs_commit(fs), 0);
 		if (r % 4 == 3) {
-			vt_close(d, fs);
-			CHECK_FSCK(img);
-			CHECK_EQ(vt_open(img, &d, &fs), 0);
+			CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
 			CHECK_EQ(check_model(fs, sp, files), 0);
 		}
 	}
 	CHECK_EQ(vx_fs_failed(fs), 0);
-	vt_close(d, fs);
-	CHECK_FSCK(img);
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
+	CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
 	CHECK_EQ(check_model(fs, sp, files), 0);
 	vt_close(d, fs);
 	done_image(img);
@@ -822,8 +835,7 @@ static int t_inode_remove(void)
 	CHECK_EQ(make_space(fs, "one", 8, VX_METRIC_L2, &s1), 0);
 	CHECK_EQ(make_space(fs, "two", 8, VX_METRIC_COSINE, &s2), 0);
 	fill_vecs(v, 700 * 8);
-	for (int i = 0; i < 700; i++)
-		chunk(&e[i], i * 100, 100, 1);
+	chunk_run(e, 700, 0, 100);
 	/* more than one removal batch in s1 */
 	CHECK_EQ(vx_embed_add(fs, f, s1, e, v, 700, 0), 0);
 	CHECK_EQ(vx_embed_add(fs, f, s2, e, v, 20, 0), 0);
@@ -868,24 +880,19 @@ static int t_drop_reap(void)
 
 	CHECK_EQ(make_space(fs, "big", 300, VX_METRIC_COSINE, &sp), 0);
 	fill_vecs(v, 1000 * 300);
-	for (int i = 0; i < 1000; i++)
-		chunk(&e[i], i * 64, 64, 1);
+	chunk_run(e, 1000, 0, 64);
 	CHECK_EQ(vx_embed_add(fs, f, sp, e, v, 600, 0), 0);
 	CHECK_EQ(vx_embed_add(fs, g, sp, e, v + 600 * 300, 400, 0), 0);
 	CHECK_EQ(vx_embed_add(fs, g, keep, e, v, 3, 0), 0);
 	CHECK_EQ(link_all(fs, sp), 0);
 	CHECK_EQ(vx_fs_commit(fs), 0);
 	CHECK(vx_fs_free_blocks(fs) + 300 < free0);
-	vt_close(d, fs);
-	CHECK_FSCK(img);
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
+	CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
 
 	CHECK_EQ(vx_space_drop(fs, sp), 0);
 	CHECK_EQ(vx_space_drop(fs, sp), -ENOENT);
 	CHECK_EQ(vx_fs_commit(fs), 0);
-	vt_close(d, fs);
-	CHECK_FSCK(img);	/* dropped, nothing reaped yet */
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
+	CHECK_EQ(fsck_reopen(img, &d, &fs), 0);	/* dropped, nothing reaped yet */
 	/* the file's listing no longer shows the dropped space */
 	{
 		u32 total;
@@ -900,9 +907,7 @@ static int t_drop_reap(void)
 		CHECK_EQ(vx_fs_commit(fs), 0);
 		if (++steps % 5 == 0) {
 			/* resumes after a remount, consistent in between */
-			vt_close(d, fs);
-			CHECK_FSCK(img);
-			CHECK_EQ(vt_open(img, &d, &fs), 0);
+			CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
 		}
 		CHECK(steps < 1000);
 	}
@@ -933,6 +938,15 @@ static int t_drop_reap(void)
 
 /* ---------------------------------------------------------------- enospc */
 
+/* Add n random vectors of dim (v has room) for 10-byte chunks from first. */
+static int add_random(struct vx_fs *fs, u64 f, u32 sp, struct vx_embed *e,
+		      float *v, u32 n, u32 dim, u64 first)
+{
+	fill_vecs(v, (u64)n * dim);
+	chunk_run(e, n, first, 10);
+	return vx_embed_add(fs, f, sp, e, v, n, 0);
+}
+
 static int t_enospc(void)
 {
 	char *img = new_image(1200, 4096);
@@ -944,14 +958,9 @@ static int t_enospc(void)
 	u64 f, added = 0;
 	int err = 0, i;
 
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
-	CHECK_EQ(new_file(fs, S_REG, &f), 0);
-	CHECK_EQ(make_space(fs, "full", 2048, VX_METRIC_L2, &sp), 0);
+	CHECK_EQ(open_file_space(img, &d, &fs, &f, "full", 2048, VX_METRIC_L2, &sp), 0);
 	for (i = 0; i < 1000; i++) {
-		fill_vecs(v, 64 * 2048);
-		for (int j = 0; j < 64; j++)
-			chunk(&e[j], (added + j) * 10, 10, 1);
-		err = vx_embed_add(fs, f, sp, e, v, 64, 0);
+		err = add_random(fs, f, sp, e, v, 64, 2048, added);
 		if (err)
 			break;
 		added += 64;
@@ -997,15 +1006,10 @@ static int t_enospc_crash_consistent(void)
 	u64 f, added = 0;
 	int err;
 
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
-	CHECK_EQ(new_file(fs, S_REG, &f), 0);
-	CHECK_EQ(make_space(fs, "full", 1024, VX_METRIC_L2, &sp), 0);
+	CHECK_EQ(open_file_space(img, &d, &fs, &f, "full", 1024, VX_METRIC_L2, &sp), 0);
 	CHECK_EQ(vx_fs_commit(fs), 0);
 	for (;;) {
-		fill_vecs(v, 32 * 1024);
-		for (int j = 0; j < 32; j++)
-			chunk(&e[j], (added + j) * 10, 10, 1);
-		err = vx_embed_add(fs, f, sp, e, v, 32, 0);
+		err = add_random(fs, f, sp, e, v, 32, 1024, added);
 		if (err)
 			break;
 		added += 32;
@@ -1015,9 +1019,7 @@ static int t_enospc_crash_consistent(void)
 	CHECK(err == 0 || err == -ENOSPC);
 	CHECK_EQ(vx_fs_failed(fs), 0);
 	CHECK_EQ(vx_fs_commit(fs), 0);
-	vt_close(d, fs);
-	CHECK_FSCK(img);
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
+	CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
 	CHECK_EQ(live_count(fs, sp), added);
 	vt_close(d, fs);
 	free(v);
@@ -1042,12 +1044,9 @@ static int t_corrupt_block(void)
 	int fd;
 	u8 byte;
 
-	CHECK_EQ(vt_open(img, &d, &fs), 0);
-	CHECK_EQ(new_file(fs, S_REG, &f), 0);
-	CHECK_EQ(make_space(fs, "c", 512, VX_METRIC_L2, &sp), 0);
+	CHECK_EQ(open_file_space(img, &d, &fs, &f, "c", 512, VX_METRIC_L2, &sp), 0);
 	fill_vecs(v, 16 * 512);
-	for (int i = 0; i < 16; i++)
-		chunk(&e[i], i, 1, 1);
+	chunk_run(e, 16, 0, 1);
 	CHECK_EQ(vx_embed_add(fs, f, sp, e, v, 16, 0), 0);
 	CHECK_EQ(vx_fs_commit(fs), 0);
 	/* block 1 of VECTORS holds vids 2 and 3 (2 KiB each) */

@@ -146,7 +146,7 @@ static inline void done_image(char *img)
 	free(img);
 }
 
-static int vt_open(const char *path, struct vx_devfile **d, struct vx_fs **fs)
+static inline int vt_open(const char *path, struct vx_devfile **d, struct vx_fs **fs)
 {
 	int err = vx_devfile_open(path, 1, d);
 
@@ -158,7 +158,7 @@ static int vt_open(const char *path, struct vx_devfile **d, struct vx_fs **fs)
 	return err;
 }
 
-static void vt_close(struct vx_devfile *d, struct vx_fs *fs)
+static inline void vt_close(struct vx_devfile *d, struct vx_fs *fs)
 {
 	vx_fs_close(fs);
 	vx_devfile_close(d);

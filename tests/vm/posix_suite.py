@@ -34,11 +34,13 @@ import shlex
 import shutil
 import stat
 import struct
-import subprocess
 import sys
 import threading
 import time
-import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from suite_lib import (  # noqa: E402
+    Fail, Results, Skip, Volume, check, ename, eq, errno_of, expect_errno, mtab_entry, run)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -78,57 +80,7 @@ class Timespec(ctypes.Structure):
 libc.utimensat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(Timespec), ctypes.c_int]
 
 
-class Fail(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
 # ---------------------------------------------------------------- helpers
-
-def ename(e):
-    return errno.errorcode.get(e, str(e)) if e is not None else "success"
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def eq(got, want, what):
-    if got != want:
-        g, w = repr(got), repr(want)
-        if len(g) > 200:
-            g = g[:200] + "..."
-        if len(w) > 200:
-            w = w[:200] + "..."
-        raise Fail(f"{what}: expected {w}, got {g}")
-
-
-def errno_of(fn, *a, **kw):
-    """Run fn; return None on success or the errno of the OSError it raised."""
-    try:
-        fn(*a, **kw)
-    except OSError as e:
-        return e.errno
-    return None
-
-
-def expect_errno(want, fn, *a, what=None, **kw):
-    """fn(*a) must fail with errno want (an int or a tuple of acceptable ints)."""
-    wants = want if isinstance(want, tuple) else (want,)
-    got = errno_of(fn, *a, **kw)
-    if got not in wants:
-        desc = what or f"{getattr(fn, '__name__', fn)}{tuple(_short(x) for x in a)}"
-        raise Fail(f"{desc}: expected {'/'.join(ename(w) for w in wants)}, got {ename(got)}")
-
-
-def _short(x):
-    s = repr(x)
-    return s if len(s) < 60 else s[:57] + "..."
-
 
 def oserr(rc):
     """Raise OSError from a -1 libc return."""
@@ -277,28 +229,6 @@ def rnd(n, rng=None):
     return rng.randbytes(n)
 
 
-def run(cmd, check_rc=True, timeout=600, input=None, shell=False):
-    """Run a command; return CompletedProcess (text).  check_rc: Fail on non-zero."""
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input,
-                       shell=shell, errors="replace")
-    if check_rc and r.returncode != 0:
-        c = cmd if isinstance(cmd, str) else " ".join(shlex.quote(x) for x in cmd)
-        out = (r.stdout + r.stderr).strip().splitlines()
-        raise Fail(f"`{c}` exited {r.returncode}: " + " | ".join(out[-8:]))
-    return r
-
-
-def mtab_entry(mnt):
-    """(device, fstype, options list) of the mount at mnt, or None."""
-    mnt = os.path.realpath(mnt)
-    found = None
-    with open("/proc/mounts") as f:
-        for line in f:
-            p = line.split()
-            if len(p) >= 4 and p[1].encode().decode("unicode_escape") == mnt:
-                found = (p[0], p[2], p[3].split(","))
-    return found
-
 
 def free_blocks(path):
     """Free space in bytes (f_bfree)."""
@@ -353,83 +283,6 @@ class Kmsg:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-# ---------------------------------------------------------------- the volume
-
-class Volume:
-    def __init__(self, device, fstype, mnt, mount_opts=""):
-        self.device = device
-        self.fstype = fstype
-        self.mnt = mnt
-        self.mount_opts = mount_opts
-
-    @property
-    def is_vexfs(self):
-        return self.fstype == "vexfs"
-
-    def mkfs(self):
-        if self.fstype == "vexfs":
-            run(["mkfs.vexfs", "-f", "-q", self.device])
-        elif self.fstype == "ext4":
-            run(["mkfs.ext4", "-F", "-q", self.device])
-        else:
-            run([f"mkfs.{self.fstype}", self.device])
-
-    def fsck(self):
-        """Read-only check; returns CompletedProcess."""
-        if self.fstype == "vexfs":
-            return run(["fsck.vexfs", "-n", self.device], check_rc=False)
-        if self.fstype == "ext4":
-            return run(["e2fsck", "-fn", self.device], check_rc=False)
-        return run([f"fsck.{self.fstype}", "-n", self.device], check_rc=False)
-
-    def mount(self, opts=None):
-        os.makedirs(self.mnt, exist_ok=True)
-        o = self.mount_opts if opts is None else opts
-        cmd = ["mount", "-t", self.fstype] + (["-o", o] if o else []) + [self.device, self.mnt]
-        run(cmd)
-
-    def mounted(self):
-        return mtab_entry(self.mnt) is not None
-
-    def umount(self):
-        last = None
-        for _ in range(10):
-            r = run(["umount", self.mnt], check_rc=False)
-            if r.returncode == 0:
-                return
-            last = (r.stdout + r.stderr).strip()
-            if not self.mounted():
-                return
-            time.sleep(0.5)
-        raise Fail(f"umount {self.mnt} failed: {last}")
-
-    def cycle(self):
-        """Unmount and mount again: everything must come back from disk."""
-        self.umount()
-        self.mount()
-
-    def remount(self, opts):
-        run(["mount", "-o", "remount," + opts, self.mnt])
-
-    def ensure_rw(self):
-        ent = mtab_entry(self.mnt)
-        if ent is None:
-            self.mount()
-        elif "ro" in ent[2]:
-            if run(["mount", "-o", "remount,rw", self.mnt], check_rc=False).returncode != 0:
-                self.umount()
-                self.mount()
-        # A shut-down volume answers EIO: mount it again.
-        probe = os.path.join(self.mnt, ".suite-probe")
-        try:
-            fd = os.open(probe, os.O_CREAT | os.O_WRONLY, 0o644)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError:
-            self.umount()
-            self.mount()
 
 
 # ---------------------------------------------------------------- registry
@@ -3186,19 +3039,8 @@ def main():
           f"mnt={args.mnt} quick={args.quick} seed={seed} cases={len(selected)}", flush=True)
     os.umask(0o022)
     vol = Volume(args.device, args.fstype, args.mnt, args.mount_opts)
-    passed, failed, skipped = 0, 0, 0
-    failures = []
-    t_start = time.time()
-
-    def report(ok, name, msg, secs):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print(f"PASS: {name}" + (f" ({msg})" if msg else "") + f" [{secs:.1f}s]", flush=True)
-        else:
-            failed += 1
-            failures.append(name)
-            print(f"FAIL: {name}: {msg} [{secs:.1f}s]", flush=True)
+    res = Results("posix_suite")
+    report, t_start = res.report, res.t_start
 
     # set up
     try:
@@ -3210,34 +3052,25 @@ def main():
         report(True, "mkfs_and_mount", "", time.time() - t_start)
     except Exception as e:  # noqa
         report(False, "mkfs_and_mount", f"{e}", time.time() - t_start)
-        print(f"{passed} passed, {failed} failed", flush=True)
-        return 1
+        return res.totals()
 
     for name, fn, vexfs_only in selected:
         t0 = time.time()
         if vexfs_only and args.fstype != "vexfs":
-            skipped += 1
-            print(f"SKIP: {name}: vexfs only", flush=True)
+            res.skip(name, "vexfs only")
             continue
         kmsg = Kmsg()
         rng = random.Random(f"{seed}-{name}")
         t = Ctx(vol, name, args, rng)
-        try:
+
+        def body():
             vol.ensure_rw()
             if os.path.lexists(t.d):
                 shutil.rmtree(t.d)
             fn(t)
-            report(True, name, "; ".join(t.notes), time.time() - t0)
-        except Skip as e:
-            skipped += 1
-            print(f"SKIP: {name}: {e}", flush=True)
-        except Fail as e:
-            report(False, name, str(e), time.time() - t0)
-        except Exception as e:  # noqa
-            tb = traceback.extract_tb(e.__traceback__)
-            where = next((f"line {fr.lineno}" for fr in reversed(tb) if fr.filename == __file__), "")
-            report(False, name, f"{type(e).__name__}: {e} ({where})", time.time() - t0)
-        if failures and failures[-1] == name:
+
+        res.run_case(name, body, t.notes, t0, __file__)
+        if res.failures and res.failures[-1] == name:
             lines = kmsg.read()
             for l in lines[-15:]:
                 print(f"  kernel: {l}", flush=True)
@@ -3258,10 +3091,7 @@ def main():
     except Exception as e:  # noqa
         report(False, "fsck_clean", str(e), time.time() - t0)
 
-    print(f"posix_suite: {time.time() - t_start:.0f}s, seed {seed}, {skipped} skipped"
-          + (f"; failed: {' '.join(failures)}" if failures else ""), flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return res.finish(seed)
 
 
 if __name__ == "__main__":

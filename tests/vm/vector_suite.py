@@ -7,7 +7,7 @@
     scripts/vm-exec --disk 2G --timeout 3000 -- python3 tests/vm/vector_suite.py --only recall
 
 It formats DEVICE (default: the first of $VM_DISKS), mounts it at /mnt/vx and runs named cases,
-each through the raw ioctls (struct packing below mirrors include/uapi/linux/vexfs.h) and/or
+each through the raw ioctls (tests/vm/vexfs_ioctl.py mirrors include/uapi/linux/vexfs.h) and/or
 through vexctl (build/bin/vexctl, on PATH in the guest).  Each case prints `PASS: name` or
 `FAIL: name: reason` (`SKIP: name: reason` if it cannot run); afterwards the volume is unmounted
 and `fsck.vexfs -n` must be clean (case `fsck_clean`).  The last line is `N passed, M failed`;
@@ -28,81 +28,24 @@ import os
 import random
 import shutil
 import struct
-import subprocess
 import sys
 import time
-import traceback
 
 # ---------------------------------------------------------------- the ABI
+# vexfs_ioctl.py (next to this file) packs the requests; it asserts its struct sizes and
+# ioctl numbers against include/uapi/linux/vexfs.h at import.
 
-MAGIC = 0xE7
-SPACE_INFO = struct.Struct("<8I64s64s32s6Q2I6Q")      # 296
-MANAGE = struct.Struct("<4I64sQ2I296s4Q")               # 424
-CHUNK = struct.Struct("<3Q2I")                          # 32
-EMB = struct.Struct("<2I64s2I3Q2IQ4Q")                  # 152
-RESULT = struct.Struct("<4Q4I")                         # 48
-SEARCH = struct.Struct("<2I64s4I3Q2I4Q")                # 152
-assert (SPACE_INFO.size, MANAGE.size, CHUNK.size, EMB.size, RESULT.size, SEARCH.size) == \
-    (296, 424, 32, 152, 48, 152)
-
-OP_CREATE, OP_DROP, OP_INFO, OP_LIST, OP_BUILD, OP_REBUILD, OP_SET_EF, OP_DIR_SET, OP_DIR_GET = range(1, 10)
-METRIC = {"l2": 1, "cosine": 2, "ip": 3}
-REPLACE_ALL, ALL_SPACES = 1, 2
-STALE = 1
-S_EXACT, S_PATHS, S_NO_STALE = 1, 2, 4
-DIM_MAX, BATCH_MAX, BATCH_BYTES_MAX, K_MAX, EF_MAX = 8192, 65536, 64 << 20, 4096, 10000
-VEXFS_MAGIC = 0x56584653
-
-
-def iowr(nr, size):
-    return (3 << 30) | (size << 16) | (MAGIC << 8) | nr
-
-
-IOC_MANAGE = iowr(1, MANAGE.size)
-IOC_ADD, IOC_GET, IOC_UPDATE, IOC_DELETE = (iowr(n, EMB.size) for n in (2, 3, 4, 5))
-IOC_SEARCH = iowr(6, SEARCH.size)
-assert IOC_MANAGE == 0xC1A8E701 and IOC_SEARCH == 0xC098E706
-
-SPACE_FIELDS = ("space_id", "dim", "elem_type", "metric", "hnsw_m", "hnsw_ef_construction",
-                "hnsw_ef_search", "flags", "name", "model", "model_version", "vector_count",
-                "indexed_count", "pending_count", "index_bytes", "bytes_per_vector",
-                "create_time_ns", "max_level", "loaded")
-
-
-def cstr(b):
-    return b.split(b"\0", 1)[0].decode(errors="replace")
-
-
-def enc(name, size=64):
-    return name.encode() if isinstance(name, str) else name
-
-
-def pack_space(name="", dim=0, metric=1, elem_type=1, m=0, efc=0, ef=0, flags=0, model="",
-               model_version="", reserved=(0,) * 6):
-    return SPACE_INFO.pack(0, dim, elem_type, metric, m, efc, ef, flags, enc(name), enc(model),
-                           enc(model_version), 0, 0, 0, 0, 0, 0, 0, 0, *reserved)
-
-
-def unpack_space(b):
-    v = SPACE_INFO.unpack(b)
-    d = dict(zip(SPACE_FIELDS, v[:19]))
-    for k in ("name", "model", "model_version"):
-        d[k] = cstr(d[k])
-    return d
-
-
-class Buf:
-    """A ctypes buffer and its address, for the __u64 pointer fields."""
-
-    def __init__(self, data_or_size):
-        if isinstance(data_or_size, int):
-            self.b = ctypes.create_string_buffer(max(data_or_size, 1))
-        else:
-            self.b = ctypes.create_string_buffer(bytes(data_or_size), max(len(data_or_size), 1))
-        self.addr = ctypes.addressof(self.b)
-
-    def raw(self, n=None):
-        return self.b.raw if n is None else self.b.raw[:n]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vexfs_ioctl as vx  # noqa: E402
+from vexfs_ioctl import (  # noqa: E402
+    BATCH_BYTES_MAX, BATCH_MAX, CHUNK, DIM_MAX, EF_MAX, EMB, EMB_ALL_SPACES, EMB_REPLACE_ALL,
+    IOC_EMB_ADD, IOC_EMB_DELETE, IOC_EMB_GET, IOC_EMB_UPDATE, IOC_MANAGE, IOC_SEARCH, K_MAX,
+    MANAGE_SIZE, OP_DIR_GET_SPACE, OP_DIR_SET_SPACE, OP_INDEX_BUILD, OP_SET_EF, OP_SPACE_CREATE,
+    OP_SPACE_DROP, OP_SPACE_INFO, OP_SPACE_LIST, SEARCH_EXACT, SEARCH_NO_STALE, SEARCH_PATHS,
+    Buf, emb_call, iowr, manage, pack_space, space_create, space_info)
+from vexfs_ioctl import search_call as search  # noqa: E402  (flags, sizes and pointers as given)
+from suite_lib import (  # noqa: E402
+    Fail, Results, Volume, check, ename, eq, expect_errno, mtab_entry, run)
 
 
 def floats(vals):
@@ -113,86 +56,22 @@ def f32(x):
     return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
-def bits_to_float(b):
-    return struct.unpack("<f", struct.pack("<I", b))[0]
-
-
-def manage(fd, op, name="", space=None, list_ptr=0, list_count=0, size=MANAGE.size, flags=0,
-           reserved=(0, 0, 0, 0)):
-    arg = bytearray(MANAGE.pack(size, op, flags, list_count, enc(name), list_ptr, 0, 0,
-                                space or bytes(296), *reserved))
-    fcntl.ioctl(fd, IOC_MANAGE, arg)
-    v = MANAGE.unpack(bytes(arg))
-    return {"name": cstr(v[4]), "list_filled": v[6], "list_total": v[7], "space": unpack_space(v[8])}
-
-
-def space_create(fd, name, dim, metric="l2", **kw):
-    return manage(fd, OP_CREATE, name, pack_space(name, dim, METRIC.get(metric, metric), **kw))["space"]
-
-
-def space_info(fd, name):
-    return manage(fd, OP_INFO, name)["space"]
-
-
 def space_list(fd):
-    n = manage(fd, OP_LIST)["list_total"]
-    buf = Buf(SPACE_INFO.size * max(n, 1))
-    r = manage(fd, OP_LIST, list_ptr=buf.addr, list_count=n)
-    return [unpack_space(buf.raw()[i * 296:(i + 1) * 296]) for i in range(r["list_filled"])]
-
-
-def emb_call(fd, cmd, name="", chunks=(), vectors=None, dim=0, flags=0, expect=0, count=None,
-             size=EMB.size, reserved=(0, 0, 0, 0), chunks_ptr=None, vectors_ptr=None):
-    cb = Buf(b"".join(CHUNK.pack(o, l, 0, 0, 0) for o, l in chunks))
-    vb = Buf(floats(vectors)) if vectors is not None else None
-    arg = bytearray(EMB.pack(size, flags, enc(name), dim, len(chunks) if count is None else count,
-                             cb.addr if chunks_ptr is None else chunks_ptr,
-                             (vb.addr if vb else 0) if vectors_ptr is None else vectors_ptr,
-                             expect, 0, 0, 0, *reserved))
-    fcntl.ioctl(fd, cmd, arg)
-    v = EMB.unpack(bytes(arg))
-    return {"dim": v[3], "filled": v[8], "total": v[9], "data_version": v[10]}
+    """Every space (room for as many as SPACE_LIST reports)."""
+    return vx.space_list(fd, manage(fd, OP_SPACE_LIST)["list_total"])[0]
 
 
 def emb_add(fd, name, chunks, vectors, dim, flags=0, expect=0):
-    return emb_call(fd, IOC_ADD, name, chunks, vectors, dim, flags, expect)
+    """EMB_ADD with the vectors as one flat list of dim floats a chunk."""
+    return emb_call(fd, IOC_EMB_ADD, name, chunks, vectors, dim, flags, expect)
 
 
 def emb_get(fd, name="", vectors=True):
-    n = emb_call(fd, IOC_GET, name, count=0)
-    total, dim = n["total"], n["dim"]
-    cb = Buf(CHUNK.size * max(total, 1))
-    vb = Buf(4 * dim * max(total, 1)) if vectors else None
-    r = emb_call(fd, IOC_GET, name, count=total, chunks_ptr=cb.addr, vectors_ptr=vb.addr if vb else 0)
-    out = []
-    for i in range(r["filled"]):
-        o, l, dv, fl, _ = CHUNK.unpack(cb.raw()[i * 32:(i + 1) * 32])
-        e = {"offset": o, "length": l, "data_version": dv, "stale": bool(fl & STALE)}
-        if vb:
-            e["vector"] = list(struct.unpack("<%df" % dim, vb.raw()[i * 4 * dim:(i + 1) * 4 * dim]))
-        out.append(e)
-    return out, r
-
-
-def search(dirfd, name, query, k, ef=0, flags=S_PATHS, dim=None, size=SEARCH.size, reserved0=0,
-           reserved=(0, 0, 0, 0), paths_size=None, query_ptr=None, results_ptr=None):
-    qb = Buf(floats(query))
-    rb = Buf(RESULT.size * max(k, 1))
-    ps = paths_size if paths_size is not None else (min(k * 4096, 16 << 20) if flags & S_PATHS else 0)
-    pb = Buf(ps) if ps else None
-    arg = bytearray(SEARCH.pack(size, flags, enc(name), len(query) if dim is None else dim, k, ef, 0,
-                                qb.addr if query_ptr is None else query_ptr,
-                                rb.addr if results_ptr is None else results_ptr,
-                                pb.addr if pb else 0, ps, reserved0, *reserved))
-    fcntl.ioctl(dirfd, IOC_SEARCH, arg)
-    count = SEARCH.unpack(bytes(arg))[6]
-    res = []
-    for i in range(count):
-        ino, gen, off, ln, dist, fl, po, pl = RESULT.unpack(rb.raw()[i * 48:(i + 1) * 48])
-        path = pb.raw()[po:po + pl].decode(errors="replace") if (pb and pl) else None
-        res.append({"ino": ino, "generation": gen, "offset": off, "length": ln,
-                    "distance": bits_to_float(dist), "stale": bool(fl & STALE), "path": path})
-    return res
+    """(chunks, info): chunks as dicts, with its "vector" when vectors."""
+    chunks, vecs, info = vx.emb_get(fd, name, vectors)
+    for c, v in zip(chunks, vecs):
+        c["vector"] = v
+    return chunks, info
 
 
 # ---------------------------------------------------------------- brute force
@@ -218,51 +97,6 @@ def rvec(rng, dim, scale=1.0):
 
 
 # ---------------------------------------------------------------- harness
-
-class Fail(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def ename(e):
-    return errno.errorcode.get(e, str(e)) if e is not None else "success"
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def eq(got, want, what):
-    if got != want:
-        g, w = repr(got), repr(want)
-        raise Fail(f"{what}: expected {w[:200]}, got {g[:200]}")
-
-
-def expect_errno(want, fn, *a, what=None, **kw):
-    wants = want if isinstance(want, tuple) else (want,)
-    try:
-        fn(*a, **kw)
-        got = None
-    except OSError as e:
-        got = e.errno
-    if got not in wants:
-        raise Fail(f"{what or fn.__name__}: expected {'/'.join(ename(w) for w in wants)}, got {ename(got)}")
-
-
-def run(cmd, check_rc=True, timeout=600, input=None, user=None):
-    if user is not None:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"] + cmd
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                       input=input)
-    r.stdout, r.stderr = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-    if check_rc and r.returncode != 0:
-        raise Fail(f"{' '.join(cmd)} exited {r.returncode}: {(r.stderr or r.stdout).strip()[-400:]}")
-    return r
-
 
 def vexctl(*args, rc=0, user=None, input=None, timeout=600):
     r = run(["vexctl"] + [str(a) for a in args], check_rc=False, user=user, input=input,
@@ -290,38 +124,6 @@ def write_npy(path, rows):
         f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
         for r in rows:
             f.write(floats(r))
-
-
-def mtab_entry(mnt):
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            p = line.split()
-            if p[1] == mnt:
-                return p
-    return None
-
-
-class Volume:
-    def __init__(self, device, mnt):
-        self.device, self.mnt = device, mnt
-
-    def mkfs(self):
-        run(["mkfs.vexfs", "-f", "-q", self.device])
-
-    def mount(self):
-        os.makedirs(self.mnt, exist_ok=True)
-        run(["mount", "-t", "vexfs", self.device, self.mnt])
-
-    def umount(self):
-        for _ in range(10):
-            if run(["umount", self.mnt], check_rc=False).returncode == 0 or not mtab_entry(self.mnt):
-                return
-            time.sleep(0.5)
-        raise Fail(f"umount {self.mnt} failed")
-
-    def cycle(self):
-        self.umount()
-        self.mount()
 
 
 CASES = []
@@ -378,7 +180,7 @@ class Ctx:
             fd = os.open(self.vol.mnt, os.O_RDONLY)
             for s in self.spaces:
                 with contextlib.suppress(OSError):
-                    manage(fd, OP_DROP, s)
+                    manage(fd, OP_SPACE_DROP, s)
             os.close(fd)
         except OSError:
             pass
@@ -395,10 +197,10 @@ def root_fd(t):
 
 @case()
 def vector_ioctls_answer(t):
-    # the packing above is asserted against the header's sizes and numbers at import
+    # vexfs_ioctl asserts its packing against the header's sizes and numbers at import
     f = t.file("any.txt", b"x")
     for fd, what in ((root_fd(t), "the root directory"), (t.open(f), "a regular file")):
-        r = manage(fd, OP_LIST)
+        r = manage(fd, OP_SPACE_LIST)
         check(r["list_total"] >= 0 and r["list_filled"] == 0, f"SPACE_LIST with no room on {what}")
     eq(os.statvfs(t.vol.mnt).f_fsid is not None, True, "statvfs")
     d = vexctl_json("status", t.vol.mnt)
@@ -408,14 +210,14 @@ def vector_ioctls_answer(t):
 @case()
 def space_create_list_show_drop(t):
     fd = root_fd(t)
-    s = space_create(fd, "sp-basic", 8, "cosine", model="all-MiniLM-L6-v2", model_version="v2")
+    s = space_create(fd, "sp-basic", 8, "cosine", model="all-MiniLM-L6-v2", version="v2")
     t.spaces.append("sp-basic")
     check(s["space_id"] > 0, f"space_id assigned ({s['space_id']})")
     eq((s["dim"], s["metric"], s["elem_type"]), (8, 2, 1), "dim, metric, elem_type")
     eq((s["hnsw_m"], s["hnsw_ef_construction"], s["hnsw_ef_search"]), (16, 200, 64), "defaults filled in")
     eq((s["model"], s["model_version"]), ("all-MiniLM-L6-v2", "v2"), "model")
     # name given only in manage.name
-    s2 = manage(fd, OP_CREATE, "sp-basic2", pack_space("", 4, 3, m=8, efc=50, ef=20))["space"]
+    s2 = manage(fd, OP_SPACE_CREATE, "sp-basic2", pack_space(dim=4, metric=3, m=8, efc=50, ef=20))["space"]
     t.spaces.append("sp-basic2")
     eq((s2["name"], s2["metric"], s2["hnsw_m"], s2["hnsw_ef_construction"], s2["hnsw_ef_search"]),
        ("sp-basic2", 3, 8, 50, 20), "name from manage.name, explicit parameters")
@@ -425,7 +227,8 @@ def space_create_list_show_drop(t):
     eq((i["space_id"], i["vector_count"], i["loaded"]), (s["space_id"], 0, 1), "SPACE_INFO")
     check(i["create_time_ns"] > 1.6e18, "create time is set")
     # list with too little room: filled <= room, total = all
-    r = manage(fd, OP_LIST, list_ptr=Buf(296).addr, list_count=1)
+    room = Buf(296)
+    r = manage(fd, OP_SPACE_LIST, list_ptr=room.addr, list_count=1)
     check(r["list_filled"] == 1 and r["list_total"] >= 2, f"partial list {r['list_filled']}/{r['list_total']}")
     # vexctl sees the same
     d = vexctl_json("space", "list", t.vol.mnt)
@@ -433,7 +236,7 @@ def space_create_list_show_drop(t):
           "vexctl space list --json")
     d = vexctl_json("space", "show", "sp-basic", t.vol.mnt)
     eq((d["id"], d["model"]), (s["space_id"], "all-MiniLM-L6-v2"), "vexctl space show --json")
-    manage(fd, OP_DROP, "sp-basic")
+    manage(fd, OP_SPACE_DROP, "sp-basic")
     expect_errno(errno.ENOENT, space_info, fd, "sp-basic", what="INFO after DROP")
     # the name can be reused at once
     space_create(fd, "sp-basic", 3)
@@ -459,14 +262,14 @@ def space_bad_params(t):
     for what, kw in bad:
         args = dict(name="sp-bad", dim=4, metric=1)
         args.update(kw)
-        expect_errno(errno.EINVAL, manage, fd, OP_CREATE, "sp-bad", pack_space(**args), what=what)
+        expect_errno(errno.EINVAL, manage, fd, OP_SPACE_CREATE, "sp-bad", pack_space(**args), what=what)
     for nm in ["a b", ".hidden", "a/b", "x" * 64, "é"]:
-        expect_errno(errno.EINVAL, manage, fd, OP_CREATE, "", pack_space(nm.encode()[:64], 4),
+        expect_errno(errno.EINVAL, manage, fd, OP_SPACE_CREATE, "", pack_space(name=nm.encode()[:64], dim=4),
                      what=f"name {nm[:10]!r}")
-    expect_errno(errno.EINVAL, manage, fd, OP_CREATE, "", pack_space("", 4), what="no name at all")
-    expect_errno(errno.EINVAL, manage, fd, OP_CREATE, "sp-x", pack_space("sp-y", 4),
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_CREATE, "", pack_space(dim=4), what="no name at all")
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_CREATE, "sp-x", pack_space(name="sp-y", dim=4),
                  what="manage.name and space.name disagree")
-    expect_errno(errno.EINVAL, manage, fd, OP_CREATE, "sp-m", pack_space("sp-m", 4, model=b"m" * 64),
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_CREATE, "sp-m", pack_space(name="sp-m", dim=4, model=b"m" * 64),
                  what="model not NUL-terminated")
     ok = "n" * 63
     space_create(fd, ok, 4)
@@ -474,11 +277,11 @@ def space_bad_params(t):
     space_create(fd, "sp-edge", DIM_MAX, m=2, efc=EF_MAX, ef=1)
     t.spaces.append("sp-edge")
     expect_errno(errno.EEXIST, space_create, fd, "sp-edge", 4, what="duplicate")
-    expect_errno(errno.ENOENT, manage, fd, OP_DROP, "sp-nope", what="drop unknown")
-    expect_errno(errno.ENOENT, manage, fd, OP_INFO, "sp-nope", what="info unknown")
-    expect_errno(errno.ENOENT, manage, fd, OP_BUILD, "sp-nope", what="build unknown")
-    expect_errno(errno.EINVAL, manage, fd, OP_DROP, "", what="drop without a name")
-    expect_errno(errno.EINVAL, manage, fd, OP_INFO, "", what="info without a name")
+    expect_errno(errno.ENOENT, manage, fd, OP_SPACE_DROP, "sp-nope", what="drop unknown")
+    expect_errno(errno.ENOENT, manage, fd, OP_SPACE_INFO, "sp-nope", what="info unknown")
+    expect_errno(errno.ENOENT, manage, fd, OP_INDEX_BUILD, "sp-nope", what="build unknown")
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_DROP, "", what="drop without a name")
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_INFO, "", what="info without a name")
     expect_errno(errno.EINVAL, manage, fd, OP_SET_EF, "sp-edge", pack_space(ef=0), what="set ef 0")
     expect_errno(errno.EINVAL, manage, fd, OP_SET_EF, "sp-edge", pack_space(ef=EF_MAX + 1), what="set ef 10001")
     manage(fd, OP_SET_EF, "sp-edge", pack_space(ef=123))
@@ -494,39 +297,40 @@ def abi_rejects_malformed(t):
     sp = t.space(4)
     emb_add(ffd, sp, [(0, 0)], [1, 2, 3, 4], 4)
     # size fields
-    expect_errno(errno.EINVAL, manage, fd, OP_LIST, size=MANAGE.size - 8, what="MANAGE size")
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_GET, sp, count=0, size=EMB.size + 8, what="EMB size")
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_LIST, size=MANAGE_SIZE - 8, what="MANAGE size")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_GET, sp, count=0, size=EMB.size + 8, what="EMB size")
     expect_errno(errno.EINVAL, search, dfd, sp, [1, 2, 3, 4], 1, size=0, what="SEARCH size")
     # reserved and flags
-    expect_errno(errno.EINVAL, manage, fd, OP_LIST, reserved=(0, 0, 1, 0), what="MANAGE reserved")
-    expect_errno(errno.EINVAL, manage, fd, OP_LIST, flags=1, what="MANAGE flags")
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_LIST, reserved=(0, 0, 1, 0), what="MANAGE reserved")
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_LIST, flags=1, what="MANAGE flags")
     expect_errno(errno.EINVAL, manage, fd, 0, what="op 0")
     expect_errno(errno.EINVAL, manage, fd, 99, what="op 99")
-    expect_errno(errno.EINVAL, manage, fd, OP_INFO, b"x" * 64, what="name without NUL")
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_GET, sp, count=0, reserved=(1, 0, 0, 0), what="EMB reserved")
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_GET, sp, count=0, flags=1, what="GET flags")
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_UPDATE, sp, [(0, 4)], [1, 2, 3, 4], 4, flags=REPLACE_ALL,
-                 what="REPLACE_ALL on UPDATE")
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_ADD, sp, [(0, 4)], [1, 2, 3, 4], 4, flags=4, what="unknown ADD flag")
+    expect_errno(errno.EINVAL, manage, fd, OP_SPACE_INFO, b"x" * 64, what="name without NUL")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_GET, sp, count=0, reserved=(1, 0, 0, 0), what="EMB reserved")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_GET, sp, count=0, flags=1, what="GET flags")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_UPDATE, sp, [(0, 4)], [1, 2, 3, 4], 4, flags=EMB_REPLACE_ALL,
+                 what="EMB_REPLACE_ALL on UPDATE")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_ADD, sp, [(0, 4)], [1, 2, 3, 4], 4, flags=4,
+                 what="unknown ADD flag")
     expect_errno(errno.EINVAL, search, dfd, sp, [1, 2, 3, 4], 1, reserved0=1, what="SEARCH reserved0")
     expect_errno(errno.EINVAL, search, dfd, sp, [1, 2, 3, 4], 1, reserved=(0, 0, 0, 1), what="SEARCH reserved")
     expect_errno(errno.EINVAL, search, dfd, sp, [1, 2, 3, 4], 1, flags=8, what="SEARCH unknown flag")
     # chunk flags must be zero on input
     cb = Buf(CHUNK.pack(0, 4, 0, 1, 0))
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_ADD, sp, count=1, chunks_ptr=cb.addr,
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_ADD, sp, count=1, chunks_ptr=cb.addr,
                  vectors=[1, 2, 3, 4], dim=4, what="chunk flags")
     cb = Buf(CHUNK.pack(2 ** 64 - 2, 4, 0, 0, 0))
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_ADD, sp, count=1, chunks_ptr=cb.addr,
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_ADD, sp, count=1, chunks_ptr=cb.addr,
                  vectors=[1, 2, 3, 4], dim=4, what="chunk offset+length overflows")
     # bad pointers
     expect_errno(errno.EFAULT, fcntl.ioctl, fd, IOC_MANAGE, 16, what="MANAGE arg pointer")
-    expect_errno(errno.EFAULT, fcntl.ioctl, ffd, IOC_GET, 16, what="EMB arg pointer")
+    expect_errno(errno.EFAULT, fcntl.ioctl, ffd, IOC_EMB_GET, 16, what="EMB arg pointer")
     expect_errno(errno.EFAULT, fcntl.ioctl, dfd, IOC_SEARCH, 16, what="SEARCH arg pointer")
-    expect_errno(errno.EFAULT, manage, fd, OP_LIST, list_ptr=16, list_count=4, what="list_ptr")
-    expect_errno(errno.EFAULT, emb_call, ffd, IOC_ADD, sp, count=1, chunks_ptr=16, vectors=[1, 2, 3, 4],
+    expect_errno(errno.EFAULT, manage, fd, OP_SPACE_LIST, list_ptr=16, list_count=4, what="list_ptr")
+    expect_errno(errno.EFAULT, emb_call, ffd, IOC_EMB_ADD, sp, count=1, chunks_ptr=16, vectors=[1, 2, 3, 4],
                  dim=4, what="chunks_ptr")
-    expect_errno(errno.EFAULT, emb_call, ffd, IOC_ADD, sp, [(8, 8)], dim=4, vectors_ptr=16, what="vectors_ptr")
-    expect_errno(errno.EFAULT, emb_call, ffd, IOC_GET, sp, count=1, chunks_ptr=16, what="GET chunks_ptr")
+    expect_errno(errno.EFAULT, emb_call, ffd, IOC_EMB_ADD, sp, [(8, 8)], dim=4, vectors_ptr=16, what="vectors_ptr")
+    expect_errno(errno.EFAULT, emb_call, ffd, IOC_EMB_GET, sp, count=1, chunks_ptr=16, what="GET chunks_ptr")
     expect_errno(errno.EFAULT, search, dfd, sp, [1, 2, 3, 4], 1, query_ptr=16, what="query_ptr")
     expect_errno(errno.EFAULT, search, dfd, sp, [1, 2, 3, 4], 1, results_ptr=16, what="results_ptr")
     # unknown ioctl numbers
@@ -538,8 +342,8 @@ def abi_rejects_malformed(t):
     with open("/tmp/vx-not-vexfs", "w"):
         pass
     tfd = t.open("/tmp/vx-not-vexfs")
-    expect_errno(errno.ENOTTY, emb_call, tfd, IOC_GET, sp, count=0, what="EMB_GET on tmpfs")
-    expect_errno(errno.ENOTTY, manage, t.open("/tmp", os.O_RDONLY | os.O_DIRECTORY), OP_LIST,
+    expect_errno(errno.ENOTTY, emb_call, tfd, IOC_EMB_GET, sp, count=0, what="EMB_GET on tmpfs")
+    expect_errno(errno.ENOTTY, manage, t.open("/tmp", os.O_RDONLY | os.O_DIRECTORY), OP_SPACE_LIST,
                  what="MANAGE on tmpfs")
     vexctl("search", "/tmp", "--vector", "1 2 3 4", rc=3)
     vexctl("space", "list", "/tmp", rc=3)
@@ -561,24 +365,25 @@ def limits(t):
     expect_errno(errno.EINVAL, search, dfd, sp, [1, 2, 3], 1, what="query dim 3 in a dim-4 space")
     expect_errno(errno.EINVAL, search, dfd, sp, [1, 2, 3, float("nan")], 1, what="NaN query")
     expect_errno(errno.EINVAL, search, dfd, sp, [1, 2, 3, float("inf")], 1, what="infinite query")
-    expect_errno(errno.EINVAL, search, dfd, sp, q, 1, flags=S_PATHS, paths_size=0, what="PATHS without a buffer")
-    expect_errno(errno.EINVAL, search, dfd, sp, q, 1, flags=S_PATHS, paths_size=(16 << 20) + 1,
+    expect_errno(errno.EINVAL, search, dfd, sp, q, 1, flags=SEARCH_PATHS, paths_size=0, what="PATHS without a buffer")
+    expect_errno(errno.EINVAL, search, dfd, sp, q, 1, flags=SEARCH_PATHS, paths_size=(16 << 20) + 1,
                  what="paths_size > 16 MiB")
     expect_errno(errno.ENOTDIR, search, ffd, sp, q, 1, what="search on a file")
     expect_errno(errno.ENOENT, search, dfd, "sp-nope", q, 1, what="search unknown space")
     expect_errno(errno.ENOENT, search, dfd, "", q, 1, what="search without a default space")
     expect_errno(errno.EINVAL, emb_add, ffd, sp, [(0, 1)], [1, 2, 3], 3, what="ADD dim mismatch")
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_ADD, sp, [], [], 4, what="ADD count 0")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_ADD, sp, [], [], 4, what="ADD count 0")
     expect_errno(errno.EINVAL, emb_add, ffd, sp, [(0, 1)], [1, 2, float("nan"), 4], 4, what="ADD NaN")
     expect_errno(errno.EINVAL, emb_add, dfd, sp, [(0, 1)], q, 4, what="ADD on a directory")
-    expect_errno(errno.E2BIG, emb_call, ffd, IOC_ADD, sp, count=BATCH_MAX + 1, dim=4, chunks_ptr=16,
+    expect_errno(errno.E2BIG, emb_call, ffd, IOC_EMB_ADD, sp, count=BATCH_MAX + 1, dim=4, chunks_ptr=16,
                  vectors_ptr=16, what="ADD count 65537")
-    expect_errno(errno.E2BIG, emb_call, ffd, IOC_GET, sp, count=BATCH_MAX + 1, chunks_ptr=16, what="GET count 65537")
-    expect_errno(errno.E2BIG, emb_call, ffd, IOC_DELETE, sp, count=BATCH_MAX + 1, chunks_ptr=16,
+    expect_errno(errno.E2BIG, emb_call, ffd, IOC_EMB_GET, sp, count=BATCH_MAX + 1, chunks_ptr=16,
+                 what="GET count 65537")
+    expect_errno(errno.E2BIG, emb_call, ffd, IOC_EMB_DELETE, sp, count=BATCH_MAX + 1, chunks_ptr=16,
                  what="DELETE count 65537")
     big = t.space(DIM_MAX, suffix="-big")
     n = BATCH_BYTES_MAX // (4 * DIM_MAX) + 1
-    expect_errno(errno.E2BIG, emb_call, ffd, IOC_ADD, big, count=n, dim=DIM_MAX, chunks_ptr=16,
+    expect_errno(errno.E2BIG, emb_call, ffd, IOC_EMB_ADD, big, count=n, dim=DIM_MAX, chunks_ptr=16,
                  vectors_ptr=16, what=f"ADD {n} x dim 8192 (> 64 MiB)")
 
 
@@ -610,37 +415,37 @@ def put_get_rm_chunks(t):
     eq(len(emb_get(ffd, sp)[0]), 4, "the failed batch added nothing (atomic)")
     # GET with less room, chunks only
     cb = Buf(64)
-    r = emb_call(ffd, IOC_GET, sp, count=2, chunks_ptr=cb.addr, vectors_ptr=0)
+    r = emb_call(ffd, IOC_EMB_GET, sp, count=2, chunks_ptr=cb.addr, vectors_ptr=0)
     eq((r["filled"], r["total"], r["dim"]), (2, 4, 3), "GET with room for 2")
     # UPDATE
-    emb_call(ffd, IOC_UPDATE, sp, [(1024, 1024)], [9, 9, 9], 3)
+    emb_call(ffd, IOC_EMB_UPDATE, sp, [(1024, 1024)], [9, 9, 9], 3)
     eq(emb_get(ffd, sp)[0][1]["vector"], [9.0, 9.0, 9.0], "UPDATE replaced the vector")
-    expect_errno(errno.ENOENT, emb_call, ffd, IOC_UPDATE, sp, [(1, 1)], [9, 9, 9], 3, what="UPDATE missing chunk")
+    expect_errno(errno.ENOENT, emb_call, ffd, IOC_EMB_UPDATE, sp, [(1, 1)], [9, 9, 9], 3, what="UPDATE missing chunk")
     # DELETE
-    emb_call(ffd, IOC_DELETE, sp, [(2048, 1024)])
+    emb_call(ffd, IOC_EMB_DELETE, sp, [(2048, 1024)])
     eq(len(emb_get(ffd, sp)[0]), 3, "DELETE one chunk")
-    expect_errno(errno.ENOENT, emb_call, ffd, IOC_DELETE, sp, [(2048, 1024)], what="DELETE it again")
-    # REPLACE_ALL
-    emb_add(ffd, sp, [(0, 10), (10, 10)], [1, 2, 3, 4, 5, 6], 3, flags=REPLACE_ALL)
-    eq([(e["offset"], e["length"]) for e in emb_get(ffd, sp)[0]], [(0, 10), (10, 10)], "REPLACE_ALL")
+    expect_errno(errno.ENOENT, emb_call, ffd, IOC_EMB_DELETE, sp, [(2048, 1024)], what="DELETE it again")
+    # EMB_REPLACE_ALL
+    emb_add(ffd, sp, [(0, 10), (10, 10)], [1, 2, 3, 4, 5, 6], 3, flags=EMB_REPLACE_ALL)
+    eq([(e["offset"], e["length"]) for e in emb_get(ffd, sp)[0]], [(0, 10), (10, 10)], "EMB_REPLACE_ALL")
     # expect_version
-    dv = emb_call(ffd, IOC_GET, sp, count=0)["data_version"]
+    dv = emb_call(ffd, IOC_EMB_GET, sp, count=0)["data_version"]
     emb_add(ffd, sp, [(20, 1)], [0, 0, 1], 3, expect=dv)
     with open(f, "ab") as w:
         w.write(b"more")
     expect_errno(errno.ESTALE, emb_add, ffd, sp, [(21, 1)], [0, 0, 1], 3, expect=dv, what="ADD with an old version")
-    expect_errno(errno.ESTALE, emb_call, ffd, IOC_UPDATE, sp, [(20, 1)], [0, 0, 1], 3, expect=dv,
+    expect_errno(errno.ESTALE, emb_call, ffd, IOC_EMB_UPDATE, sp, [(20, 1)], [0, 0, 1], 3, expect=dv,
                  what="UPDATE with an old version")
     # delete all in the space, then every space
     sp2 = t.space(2, suffix="-2")
     emb_add(ffd, sp2, [(0, 0)], [1, 1], 2)
-    emb_call(ffd, IOC_DELETE, sp)
+    emb_call(ffd, IOC_EMB_DELETE, sp)
     eq(len(emb_get(ffd, sp)[0]), 0, "DELETE count 0: all in the space")
     eq(len(emb_get(ffd, sp2)[0]), 1, "other space untouched")
-    expect_errno(errno.EINVAL, emb_call, ffd, IOC_DELETE, "", [(0, 1)], flags=ALL_SPACES,
-                 what="ALL_SPACES with chunks")
-    emb_call(ffd, IOC_DELETE, "", flags=ALL_SPACES)
-    eq(len(emb_get(ffd, sp2)[0]), 0, "ALL_SPACES")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_DELETE, "", [(0, 1)], flags=EMB_ALL_SPACES,
+                 what="EMB_ALL_SPACES with chunks")
+    emb_call(ffd, IOC_EMB_DELETE, "", flags=EMB_ALL_SPACES)
+    eq(len(emb_get(ffd, sp2)[0]), 0, "EMB_ALL_SPACES")
     # the same through vexctl
     vexctl("put", f, "--space", sp, "--chunk", "0:100", "--chunk", "100:100", "--vector", "1 2 3\n4 5 6")
     d = vexctl_json("get", f, "--space", sp, "--vectors")
@@ -680,7 +485,7 @@ def search_matches_brute_force(t):
         for qi in range(5):
             q = rvec(rng, dim)
             want = brute(metric, items, q, 10)
-            got = search(dfd, sp, q, 10, flags=S_EXACT | S_PATHS)
+            got = search(dfd, sp, q, 10, flags=SEARCH_EXACT | SEARCH_PATHS)
             eq(len(got), 10, f"{metric}: exact result count")
             for (wd, (wrel, woff)), g in zip(want, got):
                 check(abs(g["distance"] - wd) <= 1e-4 * max(1.0, abs(wd)),
@@ -697,7 +502,7 @@ def search_matches_brute_force(t):
                   f"{metric}: HNSW top-1 is the true nearest")
             check(all(r["path"] and r["path"].startswith("f") for r in got), "paths relative to the directory")
     # k larger than the population
-    eq(len(search(dfd, sp, q, K_MAX, flags=S_EXACT)), nf * nc, "k > vectors: all returned")
+    eq(len(search(dfd, sp, q, K_MAX, flags=SEARCH_EXACT)), nf * nc, "k > vectors: all returned")
     # vexctl agrees with the ioctl
     d = vexctl_json("search", t.p("ip"), "--space", sp, "--vector", " ".join(map(repr, q)), "-k", 5, "--exact")
     eq([r["rank"] for r in d["results"]], [1, 2, 3, 4, 5], "vexctl ranks")
@@ -717,9 +522,9 @@ def subtree_scoping_and_paths(t):
     eq(sorted(r["path"] for r in search(t.dir("a"), sp, q, 10)), ["deep/er/y.txt", "x.txt"],
        "only files beneath a/, paths relative to it")
     eq([r["path"] for r in search(t.dir("a", "deep"), sp, q, 10)], ["er/y.txt"], "a/deep")
-    eq(search(t.dir("b"), sp, q, 10, flags=S_EXACT | S_PATHS)[0]["path"], "z.txt", "exact search scoped too")
+    eq(search(t.dir("b"), sp, q, 10, flags=SEARCH_EXACT | SEARCH_PATHS)[0]["path"], "z.txt", "exact search scoped too")
     # paths that do not fit are still results
-    r = search(t.dir(), sp, q, 4, flags=S_PATHS, paths_size=8)
+    r = search(t.dir(), sp, q, 4, flags=SEARCH_PATHS, paths_size=8)
     eq(len(r), 4, "results without room for paths")
     check(any(x["path"] is None for x in r), "a path that does not fit has path_length 0")
     # without PATHS
@@ -767,14 +572,14 @@ def stale_flag(t):
     check(all(e["stale"] for e in emb_get(fd, sp)[0]), "stale after a write")
     r = search(t.dir(), sp, [1, 0], 2)
     check(all(x["stale"] for x in r), "search reports stale")
-    eq(search(t.dir(), sp, [1, 0], 2, flags=S_PATHS | S_NO_STALE), [], "NO_STALE skips them")
-    emb_call(fd, IOC_UPDATE, sp, [(0, 5)], [1, 0], 2)
+    eq(search(t.dir(), sp, [1, 0], 2, flags=SEARCH_PATHS | SEARCH_NO_STALE), [], "NO_STALE skips them")
+    emb_call(fd, IOC_EMB_UPDATE, sp, [(0, 5)], [1, 0], 2)
     g = emb_get(fd, sp)[0]
     eq([e["stale"] for e in g], [False, True], "UPDATE clears staleness of that chunk")
-    eq(len(search(t.dir(), sp, [1, 0], 2, flags=S_PATHS | S_NO_STALE)), 1, "NO_STALE keeps the fresh one")
+    eq(len(search(t.dir(), sp, [1, 0], 2, flags=SEARCH_PATHS | SEARCH_NO_STALE)), 1, "NO_STALE keeps the fresh one")
     os.truncate(f, 3)
     check(all(e["stale"] for e in emb_get(fd, sp)[0]), "stale after truncate")
-    emb_add(fd, sp, [(0, 1)], [0, 1], 2, flags=REPLACE_ALL)
+    emb_add(fd, sp, [(0, 1)], [0, 1], 2, flags=EMB_REPLACE_ALL)
     g = t.file("mm.txt", b"\0" * 4096)
     gfd = t.open(g)
     emb_add(gfd, sp, [(0, 0)], [1, 1], 2)
@@ -854,13 +659,13 @@ def unlink_rename_link(t):
 @case()
 def persistence(t):
     rng = t.rng
-    sp = t.space(6, "cosine", model="m1", model_version="7")
+    sp = t.space(6, "cosine", model="m1", version="7")
     items = populate(t, sp, "cosine", 6, 8, 4, rng)
     os.makedirs(t.p("dflt"))
     fd = t.dir("dflt")
-    manage(fd, OP_DIR_SET, sp)
+    manage(fd, OP_DIR_SET_SPACE, sp)
     q = rvec(rng, 6)
-    before = search(t.dir(), sp, q, 10, flags=S_EXACT | S_PATHS)
+    before = search(t.dir(), sp, q, 10, flags=SEARCH_EXACT | SEARCH_PATHS)
     info = space_info(root_fd(t), sp)
     for x in t.fds:
         with contextlib.suppress(OSError):
@@ -868,18 +673,18 @@ def persistence(t):
     t.fds = []
     os.sync()
     t.vol.cycle()
-    after = search(t.dir(), sp, q, 10, flags=S_EXACT | S_PATHS)
+    after = search(t.dir(), sp, q, 10, flags=SEARCH_EXACT | SEARCH_PATHS)
     eq([(r["path"], r["offset"], r["distance"]) for r in after],
        [(r["path"], r["offset"], r["distance"]) for r in before], "search results after remount")
     i2 = space_info(root_fd(t), sp)
     for k in ("space_id", "dim", "metric", "model", "model_version", "vector_count", "create_time_ns"):
         eq(i2[k], info[k], f"space {k} after remount")
-    eq(manage(t.dir("dflt"), OP_DIR_GET)["name"], sp, "directory default after remount")
+    eq(manage(t.dir("dflt"), OP_DIR_GET_SPACE)["name"], sp, "directory default after remount")
     g, _ = emb_get(t.open(t.p("f0000.txt")), sp)
     eq(len(g), 4, "embeddings of a file after remount")
     eq(g[0]["vector"], items[0][1], "vector bits after remount")
     # the graph survives too: index build, remount, still indexed
-    manage(root_fd(t), OP_BUILD, sp)
+    manage(root_fd(t), OP_INDEX_BUILD, sp)
     for x in t.fds:
         with contextlib.suppress(OSError):
             os.close(x)
@@ -935,9 +740,9 @@ def dir_default_inheritance(t):
     os.makedirs(t.p("root"))
     vexctl("space", "default", t.p("root"), sp)
     os.makedirs(t.p("root", "child", "grandchild"))
-    eq(manage(t.dir("root", "child"), OP_DIR_GET)["name"], sp, "mkdir inherits the default")
-    eq(manage(t.dir("root", "child", "grandchild"), OP_DIR_GET)["name"], sp, "and its mkdir too")
-    eq(manage(t.dir("before"), OP_DIR_GET)["name"], "", "a sibling has none")
+    eq(manage(t.dir("root", "child"), OP_DIR_GET_SPACE)["name"], sp, "mkdir inherits the default")
+    eq(manage(t.dir("root", "child", "grandchild"), OP_DIR_GET_SPACE)["name"], sp, "and its mkdir too")
+    eq(manage(t.dir("before"), OP_DIR_GET_SPACE)["name"], "", "a sibling has none")
     f = t.file("root/child/grandchild/f.txt", b"hello")
     vexctl("put", f, "--vector", "1 2 3")
     eq(len(emb_get(t.open(f), sp)[0]), 1, "put without --space used the directory's default")
@@ -947,16 +752,16 @@ def dir_default_inheritance(t):
     eq(len(search(t.dir("root"), "", [1, 2, 3], 5)), 2, "SEARCH with name \"\" used the default")
     h = t.file("before/h.txt", b"h")
     expect_errno(errno.ENOENT, emb_add, t.open(h), "", [(0, 0)], [1, 1, 1], 3, what="ADD \"\" without a default")
-    manage(t.dir("root", "child"), OP_DIR_SET, other)
-    eq(manage(t.dir("root", "child", "grandchild"), OP_DIR_GET)["name"], sp,
+    manage(t.dir("root", "child"), OP_DIR_SET_SPACE, other)
+    eq(manage(t.dir("root", "child", "grandchild"), OP_DIR_GET_SPACE)["name"], sp,
        "changing a parent does not change existing subdirectories")
-    expect_errno(errno.ENOENT, manage, t.dir("root"), OP_DIR_SET, "sp-nope", what="set an unknown space")
-    expect_errno(errno.ENOTDIR, manage, t.open(f), OP_DIR_GET, what="DIR_GET on a file")
-    manage(t.dir("root"), OP_DIR_SET, "")
-    eq(manage(t.dir("root"), OP_DIR_GET)["name"], "", "cleared")
-    manage(root_fd(t), OP_DROP, other)
+    expect_errno(errno.ENOENT, manage, t.dir("root"), OP_DIR_SET_SPACE, "sp-nope", what="set an unknown space")
+    expect_errno(errno.ENOTDIR, manage, t.open(f), OP_DIR_GET_SPACE, what="DIR_GET on a file")
+    manage(t.dir("root"), OP_DIR_SET_SPACE, "")
+    eq(manage(t.dir("root"), OP_DIR_GET_SPACE)["name"], "", "cleared")
+    manage(root_fd(t), OP_SPACE_DROP, other)
     t.spaces.remove(other)
-    eq(manage(t.dir("root", "child"), OP_DIR_GET)["name"], "", "a dropped space reads as no default")
+    eq(manage(t.dir("root", "child"), OP_DIR_GET_SPACE)["name"], "", "a dropped space reads as no default")
 
 
 @case()
@@ -1042,7 +847,7 @@ def recall_hnsw_vs_exact(t):
     for _ in range(nq):
         c = centers[rng.randrange(50)]
         q = [f32(x + rng.gauss(0, 0.15)) for x in c]
-        exact = {(r["ino"], r["offset"]) for r in search(dfd, sp, q, 10, flags=S_EXACT)}
+        exact = {(r["ino"], r["offset"]) for r in search(dfd, sp, q, 10, flags=SEARCH_EXACT)}
         approx = {(r["ino"], r["offset"]) for r in search(dfd, sp, q, 10, flags=0)}
         hits += len(exact & approx)
         total += len(exact)
@@ -1087,20 +892,9 @@ def main():
     print(f"vector_suite: device={args.device} mnt={args.mnt} quick={args.quick} seed={seed} "
           f"cases={len(selected)}", flush=True)
     os.umask(0o022)
-    vol = Volume(args.device, args.mnt)
-    passed = failed = skipped = 0
-    failures = []
-    t_start = time.time()
-
-    def report(ok, name, msg, secs):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print(f"PASS: {name}" + (f" ({msg})" if msg else "") + f" [{secs:.1f}s]", flush=True)
-        else:
-            failed += 1
-            failures.append(name)
-            print(f"FAIL: {name}: {msg} [{secs:.1f}s]", flush=True)
+    vol = Volume(args.device, "vexfs", args.mnt)
+    res = Results("vector_suite")
+    report, t_start = res.report, res.t_start
 
     try:
         if mtab_entry(args.mnt):
@@ -1110,38 +904,30 @@ def main():
         report(True, "mkfs_and_mount", "", time.time() - t_start)
     except Exception as e:  # noqa
         report(False, "mkfs_and_mount", str(e), time.time() - t_start)
-        print(f"{passed} passed, {failed} failed", flush=True)
-        return 1
+        return res.totals()
     try:
         fd = os.open(args.mnt, os.O_RDONLY)
-        manage(fd, OP_LIST)
+        manage(fd, OP_SPACE_LIST)
         os.close(fd)
     except OSError as e:
         report(False, "vector_ioctls_present", f"SPACE_LIST failed with {ename(e.errno)}: the module "
                "has no vector ioctls?", 0)
-        print(f"{passed} passed, {failed} failed", flush=True)
-        return 1
+        return res.totals()
 
     for name, fn in selected:
         t0 = time.time()
         t = Ctx(vol, name, args, random.Random(f"{seed}-{name}"))
-        try:
+
+        def body():
             if not mtab_entry(args.mnt):
                 vol.mount()
             if os.path.lexists(t.d):
                 shutil.rmtree(t.d)
             os.makedirs(t.d)
             fn(t)
-            report(True, name, "; ".join(t.notes), time.time() - t0)
-        except Skip as e:
-            skipped += 1
-            print(f"SKIP: {name}: {e}", flush=True)
-        except Fail as e:
-            report(False, name, str(e), time.time() - t0)
-        except Exception as e:  # noqa
-            tb = traceback.extract_tb(e.__traceback__)
-            where = next((f"line {fr.lineno}" for fr in reversed(tb) if fr.filename == __file__), "")
-            report(False, name, f"{type(e).__name__}: {e} ({where})", time.time() - t0)
+
+        try:
+            res.run_case(name, body, t.notes, t0, __file__)
         finally:
             t.close()
 
@@ -1155,10 +941,7 @@ def main():
                " | ".join((r.stdout + r.stderr).strip().splitlines()[-10:]), time.time() - t0)
     except Exception as e:  # noqa
         report(False, "fsck_clean", str(e), time.time() - t0)
-    print(f"vector_suite: {time.time() - t_start:.0f}s, seed {seed}, {skipped} skipped"
-          + (f"; failed: {' '.join(failures)}" if failures else ""), flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return res.finish(seed)
 
 
 if __name__ == "__main__":

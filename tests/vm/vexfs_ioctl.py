@@ -3,6 +3,10 @@
 
 Plain struct packing + ctypes buffers for the user pointers; no numpy.
 Every call raises OSError with the kernel's errno on failure.
+
+The convenient calls (space_create, emb_add, search...) build well-formed requests;
+manage, emb_call and search_call also let a test set what the kernel must check
+itself (size, flags, reserved fields, counts, raw user pointers).
 """
 
 import ctypes
@@ -12,6 +16,7 @@ import struct
 
 MAGIC = 0xE7
 NAME_MAX = 64
+DIM_MAX, BATCH_MAX, BATCH_BYTES_MAX, K_MAX, EF_MAX = 8192, 65536, 64 << 20, 4096, 10000
 
 METRICS = {"l2": 1, "cosine": 2, "ip": 3}
 
@@ -38,16 +43,17 @@ CHUNK_STALE = 0x1
 SEARCH_EXACT, SEARCH_PATHS, SEARCH_NO_STALE = 0x1, 0x2, 0x4
 
 
-def _iowr(nr, size):
+def iowr(nr, size):
     return (3 << 30) | (size << 16) | (MAGIC << 8) | nr
 
 
-IOC_MANAGE = _iowr(1, MANAGE_SIZE)
-IOC_EMB_ADD = _iowr(2, EMB.size)
-IOC_EMB_GET = _iowr(3, EMB.size)
-IOC_EMB_UPDATE = _iowr(4, EMB.size)
-IOC_EMB_DELETE = _iowr(5, EMB.size)
-IOC_SEARCH = _iowr(6, SEARCH.size)
+IOC_MANAGE = iowr(1, MANAGE_SIZE)
+IOC_EMB_ADD = iowr(2, EMB.size)
+IOC_EMB_GET = iowr(3, EMB.size)
+IOC_EMB_UPDATE = iowr(4, EMB.size)
+IOC_EMB_DELETE = iowr(5, EMB.size)
+IOC_SEARCH = iowr(6, SEARCH.size)
+assert IOC_MANAGE == 0xC1A8E701 and IOC_SEARCH == 0xC098E706
 
 SPACE_FIELDS = ("space_id", "dim", "elem_type", "metric", "hnsw_m",
                 "hnsw_ef_construction", "hnsw_ef_search", "flags", "name",
@@ -62,6 +68,28 @@ def _cstr(b):
 
 def _name(s):
     return s.encode() if isinstance(s, str) else s
+
+
+class Buf:
+    """A ctypes buffer (bytes, or a size in zero bytes) and its address, for the __u64
+    pointer fields of hand-made requests."""
+
+    def __init__(self, data_or_size):
+        if isinstance(data_or_size, int):
+            self.b = ctypes.create_string_buffer(max(data_or_size, 1))
+        else:
+            self.b = ctypes.create_string_buffer(bytes(data_or_size), max(len(data_or_size), 1))
+        self.addr = ctypes.addressof(self.b)
+
+    def raw(self, n=None):
+        return self.b.raw if n is None else self.b.raw[:n]
+
+
+def _ptr(buf):
+    """A user pointer: None is NULL, an int is taken as it is, else a ctypes buffer."""
+    if buf is None:
+        return 0
+    return buf if isinstance(buf, int) else ctypes.addressof(buf)
 
 
 def unpack_space(raw):
@@ -82,7 +110,7 @@ def pack_space(dim=0, metric="l2", m=0, efc=0, ef=0, name="", model="",
 
 def manage(fd, op, name="", space=None, list_count=0, list_ptr=0, size=None,
            flags=0, reserved=(0,) * 4):
-    buf = bytearray(MANAGE_HEAD.pack(size or MANAGE_SIZE, op, flags, list_count,
+    buf = bytearray(MANAGE_HEAD.pack(MANAGE_SIZE if size is None else size, op, flags, list_count,
                                      _name(name), list_ptr, 0, 0))
     buf += space if space is not None else bytes(SPACE_INFO.size)
     buf += MANAGE_TAIL.pack(*reserved)
@@ -132,10 +160,8 @@ def _floats(vectors):
 
 def _emb_call(fd, req, space, dim, count, chunks_buf, vec_buf, flags=0,
               expect=0, size=None, reserved=(0,) * 4):
-    buf = bytearray(EMB.pack(size or EMB.size, flags, _name(space), dim, count,
-                             ctypes.addressof(chunks_buf) if chunks_buf is not None else 0,
-                             ctypes.addressof(vec_buf) if vec_buf is not None else 0,
-                             expect, 0, 0, 0, *reserved))
+    buf = bytearray(EMB.pack(EMB.size if size is None else size, flags, _name(space), dim, count,
+                             _ptr(chunks_buf), _ptr(vec_buf), expect, 0, 0, 0, *reserved))
     fcntl.ioctl(fd, req, buf)
     v = EMB.unpack(bytes(buf))
     return {"dim": v[3], "filled": v[8], "total": v[9], "data_version": v[10]}
@@ -144,6 +170,20 @@ def _emb_call(fd, req, space, dim, count, chunks_buf, vec_buf, flags=0,
 def _chunks(chunks):
     raw = b"".join(CHUNK.pack(off, ln, 0, 0, 0) for off, ln in chunks)
     return ctypes.create_string_buffer(raw, len(raw) or 1)
+
+
+def emb_call(fd, req, space="", chunks=(), vectors=None, dim=0, flags=0, expect=0,
+             count=None, size=None, reserved=(0,) * 4, chunks_ptr=None, vectors_ptr=None):
+    """One EMB_* request (req: IOC_EMB_ADD...) as given, for tests of what the kernel rejects.
+
+    chunks: (offset, length) pairs; vectors: one flat list of floats (None: no buffer);
+    count defaults to len(chunks); chunks_ptr/vectors_ptr (an int) replace the buffers'
+    addresses.  Returns what the kernel wrote back, as _emb_call."""
+    return _emb_call(fd, req, space, dim, len(chunks) if count is None else count,
+                     _chunks(chunks) if chunks_ptr is None else chunks_ptr,
+                     (_floats([vectors]) if vectors is not None else None)
+                     if vectors_ptr is None else vectors_ptr,
+                     flags, expect, size, reserved)
 
 
 def emb_add(fd, space, vectors, chunks=None, replace=False, expect=0):
@@ -186,28 +226,45 @@ def emb_get(fd, space="", vectors=True, room=None):
     return chunks, vecs, info
 
 
-def search(dirfd, space, query, k, ef=0, exact=False, paths=True,
-           no_stale=False, paths_size=1 << 16):
-    flags = (SEARCH_EXACT if exact else 0) | (SEARCH_PATHS if paths else 0) | \
-        (SEARCH_NO_STALE if no_stale else 0)
+def search_call(dirfd, space, query, k, ef=0, flags=SEARCH_PATHS, dim=None, size=None,
+                reserved0=0, reserved=(0,) * 4, paths_size=None, query_ptr=None,
+                results_ptr=None):
+    """One SEARCH request with the fields as given, for tests of what the kernel rejects.
+
+    paths_size defaults to 4 KiB a result (at most 16 MiB) with SEARCH_PATHS, else 0 (no
+    buffer); dim defaults to len(query); query_ptr/results_ptr (an int) replace the
+    buffers' addresses.  Results are dicts; "path" is None where none was returned."""
     q = _floats([query])
     res = ctypes.create_string_buffer(RESULT.size * max(k, 1))
-    pbuf = ctypes.create_string_buffer(paths_size) if paths else None
-    buf = bytearray(SEARCH.pack(SEARCH.size, flags, _name(space), len(query), k, ef, 0,
-                                ctypes.addressof(q), ctypes.addressof(res),
-                                ctypes.addressof(pbuf) if paths else 0,
-                                paths_size if paths else 0, 0, 0, 0, 0, 0))
+    if paths_size is None:
+        paths_size = min(k * 4096, 16 << 20) if flags & SEARCH_PATHS else 0
+    pbuf = ctypes.create_string_buffer(paths_size) if paths_size else None
+    buf = bytearray(SEARCH.pack(SEARCH.size if size is None else size, flags, _name(space),
+                                len(query) if dim is None else dim, k, ef, 0,
+                                _ptr(q) if query_ptr is None else query_ptr,
+                                _ptr(res) if results_ptr is None else results_ptr,
+                                _ptr(pbuf), paths_size, reserved0, *reserved))
     fcntl.ioctl(dirfd, IOC_SEARCH, buf)
     count = SEARCH.unpack(bytes(buf))[6]
     out = []
     for i in range(count):
         ino, gen, off, ln, dist, fl, poff, plen = RESULT.unpack_from(res.raw, i * RESULT.size)
-        r = {"ino": ino, "generation": gen, "offset": off, "length": ln,
-             "distance": struct.unpack("<f", struct.pack("<I", dist))[0],
-             "stale": bool(fl & CHUNK_STALE)}
-        if paths and plen:
-            r["path"] = pbuf.raw[poff:poff + plen].decode(errors="replace")
-        out.append(r)
+        out.append({"ino": ino, "generation": gen, "offset": off, "length": ln,
+                    "distance": struct.unpack("<f", struct.pack("<I", dist))[0],
+                    "stale": bool(fl & CHUNK_STALE),
+                    "path": pbuf.raw[poff:poff + plen].decode(errors="replace")
+                    if pbuf is not None and plen else None})
+    return out
+
+
+def search(dirfd, space, query, k, ef=0, exact=False, paths=True,
+           no_stale=False, paths_size=1 << 16):
+    flags = (SEARCH_EXACT if exact else 0) | (SEARCH_PATHS if paths else 0) | \
+        (SEARCH_NO_STALE if no_stale else 0)
+    out = search_call(dirfd, space, query, k, ef, flags, paths_size=paths_size if paths else 0)
+    for r in out:
+        if r["path"] is None:
+            del r["path"]
     return out
 
 

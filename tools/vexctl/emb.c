@@ -64,13 +64,6 @@ static const char import_help[] =
 "  -q, --quiet           no progress bar (shown on a terminal otherwise)\n"
 "  -j, --json            print a summary as JSON\n";
 
-/* Open the parent directory of path (for its default space); -1 if not. */
-static int open_parent(const char *path, char **dir)
-{
-	*dir = parent_of(path);
-	return open(*dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
 static void chunk_str(const struct vexfs_chunk *c, char *buf, size_t size)
 {
 	snprintf(buf, size, "%llu:%llu", (unsigned long long)c->offset,
@@ -83,17 +76,11 @@ static void load_input(struct args *a, uint32_t dim, struct vecs *v)
 
 	if (a->vector && a->from)
 		usage_error("give --vector or --from, not both");
-	if (a->vector) {
-		if (vecs_parse_text(a->vector, strlen(a->vector), v, err, sizeof(err)))
-			usage_error("--vector: %s", err);
-	} else if (a->from) {
-		if (vecs_load(a->from, a->format, v, err, sizeof(err)))
-			usage_error("%s: %s", a->from, err);
-	} else if (!isatty(STDIN_FILENO)) {
+	if (!vecs_from_args(a, v)) {
+		if (isatty(STDIN_FILENO))
+			usage_error("give the vector with --vector \"...\", --from FILE, or on standard input");
 		if (vecs_load("-", a->format, v, err, sizeof(err)))
 			usage_error("standard input: %s", err);
-	} else {
-		usage_error("give the vector with --vector \"...\", --from FILE, or on standard input");
 	}
 	if (vecs_shape(v, dim, err, sizeof(err)))
 		usage_error("%s", err);
@@ -104,22 +91,21 @@ int cmd_put(int argc, char **argv)
 	struct vexfs_space_info info;
 	struct vexfs_chunk whole;
 	struct vexfs_chunk *chunks;
+	struct vexfs_file f;
 	const char *file, *op;
 	struct vecs v;
 	struct args a;
 	uint64_t dv = 0;
 	uint32_t n;
-	char *dir;
-	int fd, dirfd, err;
+	int err;
 
 	parse_args(argc, argv, "json,space,chunk,vector,from,format,replace,update,expect-version",
 		   put_help, 1, 1, &a);
 	file = a.pos[0];
 	if (a.replace && a.update)
 		usage_error("--replace and --update exclude each other");
-	fd = open_on_vexfs(file, OPEN_FILE);
-	dirfd = open_parent(file, &dir);
-	resolve_space(fd, dirfd, dir, a.space, &info);
+	open_vexfs_file(file, &f);
+	resolve_space(f.fd, f.dirfd, f.dir, a.space, &info);
 	load_input(&a, info.dim, &v);
 	if (a.nchunks) {
 		if (v.rows != a.nchunks)
@@ -139,11 +125,11 @@ int cmd_put(int argc, char **argv)
 			    n, vexfs_emb_batch_max(info.dim));
 	if (a.update) {
 		op = "updated";
-		err = vexfs_emb_update(fd, info.name, chunks, n, v.v, info.dim,
+		err = vexfs_emb_update(f.fd, info.name, chunks, n, v.v, info.dim,
 				       a.expect, &dv);
 	} else {
 		op = a.replace ? "replaced with" : "added";
-		err = vexfs_emb_add(fd, info.name, chunks, n, v.v, info.dim,
+		err = vexfs_emb_add(f.fd, info.name, chunks, n, v.v, info.dim,
 				    a.replace ? VEXFS_EMB_REPLACE_ALL : 0, a.expect, &dv);
 	}
 	if (err) {
@@ -174,15 +160,13 @@ int cmd_put(int argc, char **argv)
 	if (a.json) {
 		struct json j;
 
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
+		j_begin_object(&j, stdout);
 		j_str(&j, "file", file);
 		j_str(&j, "space", info.name);
 		j_str(&j, "operation", a.update ? "update" : a.replace ? "replace" : "add");
 		j_u64(&j, "count", n);
 		j_u64(&j, "data_version", dv);
-		j_obj_end(&j);
-		j_end(&j);
+		j_end_object(&j);
 	} else {
 		printf("%s: %s %u embedding%s %s space '%s' (data version %llu)\n",
 		       file, op, n, n == 1 ? "" : "s", a.update || a.replace ? "in" : "to",
@@ -190,10 +174,7 @@ int cmd_put(int argc, char **argv)
 		       (unsigned long long)dv);
 	}
 	vecs_free(&v);
-	free(dir);
-	if (dirfd >= 0)
-		close(dirfd);
-	close(fd);
+	close_vexfs_file(&f);
 	free_args(&a);
 	return EX_OK;
 }
@@ -202,18 +183,17 @@ int cmd_get(int argc, char **argv)
 {
 	struct vexfs_space_info info;
 	struct vexfs_emb_set set;
+	struct vexfs_file f;
 	const char *file;
 	struct args a;
 	uint32_t i, d;
-	char *dir;
-	int fd, dirfd, err;
+	int err;
 
 	parse_args(argc, argv, "json,space,vectors", get_help, 1, 1, &a);
 	file = a.pos[0];
-	fd = open_on_vexfs(file, OPEN_FILE);
-	dirfd = open_parent(file, &dir);
-	resolve_space(fd, dirfd, dir, a.space, &info);
-	err = vexfs_emb_get(fd, info.name, a.vectors, &set);
+	open_vexfs_file(file, &f);
+	resolve_space(f.fd, f.dirfd, f.dir, a.space, &info);
+	err = vexfs_emb_get(f.fd, info.name, a.vectors, &set);
 	if (err == -EACCES)
 		die(EX_PERM, "%s: permission denied (reading embeddings needs read permission)", file);
 	if (err)
@@ -221,8 +201,7 @@ int cmd_get(int argc, char **argv)
 	if (a.json) {
 		struct json j;
 
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
+		j_begin_object(&j, stdout);
 		j_str(&j, "file", file);
 		j_str(&j, "space", info.name);
 		j_u64(&j, "dim", set.dim);
@@ -243,8 +222,7 @@ int cmd_get(int argc, char **argv)
 			j_obj_end(&j);
 		}
 		j_arr_end(&j);
-		j_obj_end(&j);
-		j_end(&j);
+		j_end_object(&j);
 	} else if (!set.count) {
 		printf("%s: no embeddings in space '%s'\n", file, info.name);
 	} else {
@@ -278,10 +256,7 @@ int cmd_get(int argc, char **argv)
 		t_free(&t);
 	}
 	vexfs_emb_set_free(&set);
-	free(dir);
-	if (dirfd >= 0)
-		close(dirfd);
-	close(fd);
+	close_vexfs_file(&f);
 	free_args(&a);
 	return EX_OK;
 }
@@ -289,20 +264,19 @@ int cmd_get(int argc, char **argv)
 int cmd_rm(int argc, char **argv)
 {
 	struct vexfs_space_info info;
+	struct vexfs_file f;
 	const char *file;
 	struct args a;
 	uint32_t before = 0, after = 0;
-	char *dir;
-	int fd, dirfd, err;
+	int err;
 
 	parse_args(argc, argv, "json,space,chunk,all-spaces", rm_help, 1, 1, &a);
 	file = a.pos[0];
 	if (a.all_spaces && (a.nchunks || a.space))
 		usage_error("--all-spaces takes neither --chunk nor --space");
-	fd = open_on_vexfs(file, OPEN_FILE);
-	dirfd = open_parent(file, &dir);
+	open_vexfs_file(file, &f);
 	if (a.all_spaces) {
-		err = vexfs_emb_delete(fd, NULL, NULL, 0, VEXFS_EMB_ALL_SPACES);
+		err = vexfs_emb_delete(f.fd, NULL, NULL, 0, VEXFS_EMB_ALL_SPACES);
 		if (err == -EACCES)
 			die(EX_PERM, "%s: permission denied (deleting embeddings needs write permission)", file);
 		if (err)
@@ -310,20 +284,18 @@ int cmd_rm(int argc, char **argv)
 		if (a.json) {
 			struct json j;
 
-			j_begin(&j, stdout);
-			j_obj(&j, NULL);
+			j_begin_object(&j, stdout);
 			j_str(&j, "file", file);
 			j_null(&j, "space");
-			j_obj_end(&j);
-			j_end(&j);
+			j_end_object(&j);
 		} else {
 			printf("%s: deleted its embeddings in every space\n", file);
 		}
 		goto out;
 	}
-	resolve_space(fd, dirfd, dir, a.space, &info);
-	vexfs_emb_count(fd, info.name, &before, NULL, NULL);
-	err = vexfs_emb_delete(fd, info.name, a.chunks, a.nchunks, 0);
+	resolve_space(f.fd, f.dirfd, f.dir, a.space, &info);
+	vexfs_emb_count(f.fd, info.name, &before, NULL, NULL);
+	err = vexfs_emb_delete(f.fd, info.name, a.chunks, a.nchunks, 0);
 	if (err == -ENOENT && a.nchunks)
 		die(EX_NOTFOUND, "%s has no embedding for %s in space '%s'", file,
 		    a.nchunks == 1 ? "that chunk" : "one of these chunks", info.name);
@@ -331,28 +303,23 @@ int cmd_rm(int argc, char **argv)
 		die(EX_PERM, "%s: permission denied (deleting embeddings needs write permission)", file);
 	if (err)
 		die_err(err, "cannot delete embeddings of %s in space '%s'", file, info.name);
-	vexfs_emb_count(fd, info.name, &after, NULL, NULL);
+	vexfs_emb_count(f.fd, info.name, &after, NULL, NULL);
 	if (a.json) {
 		struct json j;
 
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
+		j_begin_object(&j, stdout);
 		j_str(&j, "file", file);
 		j_str(&j, "space", info.name);
 		j_u64(&j, "deleted", before > after ? before - after : 0);
 		j_u64(&j, "remaining", after);
-		j_obj_end(&j);
-		j_end(&j);
+		j_end_object(&j);
 	} else {
 		printf("%s: deleted %u embedding%s from space '%s'\n", file,
 		       before > after ? before - after : 0,
 		       before - after == 1 ? "" : "s", info.name);
 	}
 out:
-	free(dir);
-	if (dirfd >= 0)
-		close(dirfd);
-	close(fd);
+	close_vexfs_file(&f);
 	free_args(&a);
 	return EX_OK;
 }
@@ -554,15 +521,13 @@ int cmd_import(int argc, char **argv)
 	if (a.json) {
 		struct json jj;
 
-		j_begin(&jj, stdout);
-		j_obj(&jj, NULL);
+		j_begin_object(&jj, stdout);
 		j_str(&jj, "directory", dir);
 		j_str(&jj, "space", info.name);
 		j_u64(&jj, "vectors", done);
 		j_u64(&jj, "files", files);
 		j_u64(&jj, "calls", calls);
-		j_obj_end(&jj);
-		j_end(&jj);
+		j_end_object(&jj);
 	} else {
 		printf("imported %zu vectors into %zu files under %s (space '%s', %zu calls)\n",
 		       done, files, dir, info.name, calls);

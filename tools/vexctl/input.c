@@ -540,3 +540,19 @@ int vecs_shape(struct vecs *v, uint32_t dim, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+bool vecs_from_args(const struct args *a, struct vecs *v)
+{
+	char err[256];
+
+	if (a->vector) {
+		if (vecs_parse_text(a->vector, strlen(a->vector), v, err, sizeof(err)))
+			usage_error("--vector: %s", err);
+	} else if (a->from) {
+		if (vecs_load(a->from, a->format, v, err, sizeof(err)))
+			usage_error("%s: %s", a->from, err);
+	} else {
+		return false;
+	}
+	return true;
+}

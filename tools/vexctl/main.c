@@ -373,6 +373,31 @@ void free_args(struct args *a)
 	a->chunks = NULL;
 }
 
+const struct command *find_command(const struct command *tab, size_t n,
+				   const char *name)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (!strcmp(name, tab[k].name))
+			return &tab[k];
+	return NULL;
+}
+
+int group_help(int argc, char **argv, const char *help)
+{
+	if (argc < 2) {
+		fputs(help, stderr);
+		return EX_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		fputs(help, stdout);
+		return EX_OK;
+	}
+	return -1;
+}
+
 /* ------------------------------------------------------------ volumes */
 
 static const char *fs_name(unsigned long type)
@@ -420,6 +445,29 @@ int open_on_vexfs(const char *path, int kind)
 	if (kind == OPEN_FILE && !fstat(fd, &st) && S_ISDIR(st.st_mode))
 		die(EX_USAGE, "%s is a directory; embeddings belong to regular files", path);
 	return fd;
+}
+
+int open_volume(const char *path, int kind, char **vol)
+{
+	int fd = open_on_vexfs(path, kind);
+
+	*vol = volume_of(path);
+	return fd;
+}
+
+void open_vexfs_file(const char *path, struct vexfs_file *f)
+{
+	f->fd = open_on_vexfs(path, OPEN_FILE);
+	f->dir = parent_of(path);
+	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+void close_vexfs_file(struct vexfs_file *f)
+{
+	free(f->dir);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+	close(f->fd);
 }
 
 char *xstrdup(const char *s)
@@ -590,18 +638,15 @@ static const char main_help[] =
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} cmds[] = {
+	static const struct command cmds[] = {
 		{ "space", cmd_space }, { "status", cmd_status },
 		{ "index", cmd_index }, { "put", cmd_put }, { "get", cmd_get },
 		{ "rm", cmd_rm }, { "import", cmd_import },
 		{ "search", cmd_search }, { "similar", cmd_similar },
 	};
+	const struct command *cmd;
 	bool json = false;
 	int i = 1;
-	size_t k;
 
 	/* global options before the command */
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -631,24 +676,22 @@ int main(int argc, char **argv)
 		argv[i] = argv[i + 1];
 		argv[i + 1] = "--help";
 	}
-	for (k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
-		if (strcmp(argv[i], cmds[k].name))
-			continue;
-		g_cmd = cmds[k].name;
-		g_help_cmd = cmds[k].name;
-		if (json) {
-			/* move a leading --json behind the command word */
-			char **nargv = xcalloc((size_t)argc + 2, sizeof(*nargv));
-			int n = 0, j, rc;
+	cmd = find_command(cmds, sizeof(cmds) / sizeof(cmds[0]), argv[i]);
+	if (!cmd)
+		usage_error("unknown command '%s'", argv[i]);
+	g_cmd = cmd->name;
+	g_help_cmd = cmd->name;
+	if (json) {
+		/* move a leading --json behind the command word */
+		char **nargv = xcalloc((size_t)argc + 2, sizeof(*nargv));
+		int n = 0, j, rc;
 
-			for (j = i; j < argc; j++)
-				nargv[n++] = argv[j];
-			nargv[n++] = "--json";
-			rc = cmds[k].fn(n, nargv);
-			free(nargv);
-			return rc;
-		}
-		return cmds[k].fn(argc - i, argv + i);
+		for (j = i; j < argc; j++)
+			nargv[n++] = argv[j];
+		nargv[n++] = "--json";
+		rc = cmd->fn(n, nargv);
+		free(nargv);
+		return rc;
 	}
-	usage_error("unknown command '%s'", argv[i]);
+	return cmd->fn(argc - i, argv + i);
 }

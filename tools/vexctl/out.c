@@ -89,6 +89,13 @@ const char *shown(const char *s, char *buf, size_t size)
 	return buf;
 }
 
+const char *model_str(const struct vexfs_space_info *s, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", s->model[0] ? s->model : "-",
+		 s->model_version[0] ? " " : "", s->model_version);
+	return buf;
+}
+
 /* ------------------------------------------------------------ JSON */
 
 static void j_indent(struct json *j)
@@ -278,6 +285,42 @@ void j_space(struct json *j, const char *key, const struct vexfs_space_info *s,
 	j_str(j, "created", time_str(s->create_time_ns, tbuf, sizeof(tbuf)));
 	j_u64(j, "create_time_ns", s->create_time_ns);
 	j_obj_end(j);
+}
+
+void j_begin_object(struct json *j, FILE *f)
+{
+	j_begin(j, f);
+	j_obj(j, NULL);
+}
+
+void j_end_object(struct json *j)
+{
+	j_obj_end(j);
+	j_end(j);
+}
+
+void j_print_space(const struct vexfs_space_info *s, bool stats)
+{
+	struct json j;
+
+	j_begin(&j, stdout);
+	j_space(&j, NULL, s, stats);
+	j_end(&j);
+}
+
+void j_print_spaces(const char *vol, const struct vexfs_space_info *s,
+		    size_t n, bool stats)
+{
+	struct json j;
+	size_t i;
+
+	j_begin_object(&j, stdout);
+	j_str(&j, "volume", vol);
+	j_arr(&j, "spaces");
+	for (i = 0; i < n; i++)
+		j_space(&j, NULL, &s[i], stats);
+	j_arr_end(&j);
+	j_end_object(&j);
 }
 
 /* ------------------------------------------------------------ tables */

@@ -95,8 +95,7 @@ static void print_results(const char *dirpath, const struct vexfs_space_info *in
 	if (json) {
 		struct json j;
 
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
+		j_begin_object(&j, stdout);
 		j_str(&j, "directory", dirpath);
 		if (query_file)
 			j_str(&j, "similar_to", query_file);
@@ -122,8 +121,7 @@ static void print_results(const char *dirpath, const struct vexfs_space_info *in
 			free(full);
 		}
 		j_arr_end(&j);
-		j_obj_end(&j);
-		j_end(&j);
+		j_end_object(&j);
 		return;
 	}
 	if (!n) {
@@ -197,12 +195,7 @@ int cmd_search(int argc, char **argv)
 		usage_error("give --vector or --from, not both");
 	dirfd = open_on_vexfs(dir, OPEN_DIR);
 	resolve_space(dirfd, dirfd, dir, a.space, &info);
-	if (a.vector) {
-		if (vecs_parse_text(a.vector, strlen(a.vector), &v, err, sizeof(err)))
-			usage_error("--vector: %s", err);
-	} else if (vecs_load(a.from, a.format, &v, err, sizeof(err))) {
-		usage_error("%s: %s", a.from, err);
-	}
+	vecs_from_args(&a, &v);
 	if (vecs_shape(&v, info.dim, err, sizeof(err)))
 		usage_error("query: %s", err);
 	if (v.rows != 1)
@@ -221,14 +214,15 @@ int cmd_similar(int argc, char **argv)
 {
 	struct vexfs_space_info info;
 	struct vexfs_emb_set set;
+	struct vexfs_file vf;
 	struct found *f;
 	const char *file;
 	struct args a;
 	struct stat st;
 	uint32_t k, k2, n, m, i, d, ef;
 	float *query;
-	char *pdir, *sdir;
-	int fd, pfd, dirfd, err;
+	char *sdir;
+	int dirfd, err;
 
 	parse_args(argc, argv, "json,space,k,ef,exact,no-stale,dir,chunk",
 		   similar_help, 1, 1, &a);
@@ -236,13 +230,11 @@ int cmd_similar(int argc, char **argv)
 	k = a.have_k ? a.k : 10;
 	if (a.nchunks > 1)
 		usage_error("give at most one --chunk");
-	fd = open_on_vexfs(file, OPEN_FILE);
-	if (fstat(fd, &st) < 0)
+	open_vexfs_file(file, &vf);
+	if (fstat(vf.fd, &st) < 0)
 		die_err(-errno, "cannot stat %s", file);
-	pdir = parent_of(file);
-	pfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	resolve_space(fd, pfd, pdir, a.space, &info);
-	err = vexfs_emb_get(fd, info.name, 1, &set);
+	resolve_space(vf.fd, vf.dirfd, vf.dir, a.space, &info);
+	err = vexfs_emb_get(vf.fd, info.name, 1, &set);
 	if (err)
 		die_err(err, "cannot read the embeddings of %s", file);
 	if (!set.count)
@@ -283,11 +275,8 @@ int cmd_similar(int argc, char **argv)
 	free(query);
 	vexfs_emb_set_free(&set);
 	free(sdir);
-	free(pdir);
-	if (pfd >= 0)
-		close(pfd);
 	close(dirfd);
-	close(fd);
+	close_vexfs_file(&vf);
 	free_args(&a);
 	return EX_OK;
 }

@@ -100,13 +100,12 @@ static bool is_dir(const char *p)
 
 static void print_space(const struct vexfs_space_info *s, bool stats)
 {
-	char b1[32], b2[32], b3[64];
+	char b1[32], b2[32], b3[64], mb[128];
 
 	printf("space:            %s (id %u)\n", s->name, s->space_id);
 	printf("dimension:        %u (float32)\n", s->dim);
 	printf("metric:           %s\n", vexfs_metric_name(s->metric));
-	printf("model:            %s%s%s\n", s->model[0] ? s->model : "-",
-	       s->model_version[0] ? " " : "", s->model_version);
+	printf("model:            %s\n", model_str(s, mb, sizeof(mb)));
 	printf("hnsw:             M %u, ef_construction %u, ef_search %u\n",
 	       s->hnsw_m, s->hnsw_ef_construction, s->hnsw_ef_search);
 	printf("vectors:          %llu\n", (unsigned long long)s->vector_count);
@@ -202,11 +201,7 @@ static int space_create(int argc, char **argv)
 	}
 	close(fd);
 	if (a.json) {
-		struct json j;
-
-		j_begin(&j, stdout);
-		j_space(&j, NULL, &out, false);
-		j_end(&j);
+		j_print_space(&out, false);
 	} else {
 		char *vol = volume_of(path);
 
@@ -231,30 +226,19 @@ static int space_list(int argc, char **argv)
 
 	parse_args(argc, argv, "json,path", list_help, 0, 1, &a);
 	path = a.npos ? a.pos[0] : a.path ? a.path : ".";
-	fd = open_on_vexfs(path, OPEN_ANY);
-	vol = volume_of(path);
+	fd = open_volume(path, OPEN_ANY, &vol);
 	err = vexfs_space_list(fd, &list, &n);
 	if (err)
 		die_err(err, "cannot list the spaces of %s", vol);
 	if (a.json) {
-		struct json j;
-
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
-		j_str(&j, "volume", vol);
-		j_arr(&j, "spaces");
-		for (i = 0; i < n; i++)
-			j_space(&j, NULL, &list[i], false);
-		j_arr_end(&j);
-		j_obj_end(&j);
-		j_end(&j);
+		j_print_spaces(vol, list, n, false);
 	} else if (!n) {
 		printf("no vector spaces on %s (create one with 'vexctl space create NAME --dim N --path %s')\n",
 		       vol, vol);
 	} else {
 		static const char *hdr[] = { "NAME", "DIM", "METRIC", "VECTORS", "MODEL", "CREATED" };
 		struct table t;
-		char tb[64];
+		char tb[64], mb[128];
 
 		t_init(&t, 6, hdr, "lrlrll");
 		for (i = 0; i < n; i++) {
@@ -263,8 +247,7 @@ static int space_list(int argc, char **argv)
 			t_addf(&t, 1, "%u", list[i].dim);
 			t_addf(&t, 2, "%s", vexfs_metric_name(list[i].metric));
 			t_addf(&t, 3, "%llu", (unsigned long long)list[i].vector_count);
-			t_addf(&t, 4, "%s%s%s", list[i].model[0] ? list[i].model : "-",
-			       list[i].model_version[0] ? " " : "", list[i].model_version);
+			t_addf(&t, 4, "%s", model_str(&list[i], mb, sizeof(mb)));
 			t_addf(&t, 5, "%s", time_str(list[i].create_time_ns, tb, sizeof(tb)));
 		}
 		t_print(&t, stdout);
@@ -288,15 +271,10 @@ static int space_show(int argc, char **argv)
 	name_and_path(&a, &name, &path);
 	fd = open_on_vexfs(path, OPEN_ANY);
 	get_space(fd, path, name, &s);
-	if (a.json) {
-		struct json j;
-
-		j_begin(&j, stdout);
-		j_space(&j, NULL, &s, true);
-		j_end(&j);
-	} else {
+	if (a.json)
+		j_print_space(&s, true);
+	else
 		print_space(&s, true);
-	}
 	close(fd);
 	free_args(&a);
 	return EX_OK;
@@ -312,8 +290,7 @@ static int space_drop(int argc, char **argv)
 
 	parse_args(argc, argv, "yes,path", drop_help, 1, 2, &a);
 	name_and_path(&a, &name, &path);
-	fd = open_on_vexfs(path, OPEN_ANY);
-	vol = volume_of(path);
+	fd = open_volume(path, OPEN_ANY, &vol);
 	get_space(fd, path, name, &s);
 	if (!a.yes) {
 		char line[32];
@@ -375,12 +352,10 @@ static int space_default(int argc, char **argv)
 	if (a.json) {
 		struct json j;
 
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
+		j_begin_object(&j, stdout);
 		j_str(&j, "directory", dir);
 		j_str(&j, "space", name[0] ? name : NULL);
-		j_obj_end(&j);
-		j_end(&j);
+		j_end_object(&j);
 	} else if (name[0]) {
 		printf("%s: default space '%s'\n", dir, name);
 	} else {
@@ -418,35 +393,25 @@ static int space_set_ef(int argc, char **argv)
 
 int cmd_space(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} subs[] = {
+	static const struct command subs[] = {
 		{ "create", space_create }, { "list", space_list },
 		{ "ls", space_list }, { "show", space_show },
 		{ "info", space_show }, { "drop", space_drop },
 		{ "default", space_default }, { "set-ef", space_set_ef },
 	};
-	size_t k;
+	const struct command *sub;
+	int rc;
 
 	g_help_cmd = "space";
-	if (argc < 2) {
-		fputs(space_help, stderr);
-		return EX_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-	    !strcmp(argv[1], "help")) {
-		fputs(space_help, stdout);
-		return EX_OK;
-	}
-	for (k = 0; k < sizeof(subs) / sizeof(subs[0]); k++) {
-		if (strcmp(argv[1], subs[k].name))
-			continue;
-		g_cmd = xasprintf("space %s", subs[k].name);
-		g_help_cmd = g_cmd;
-		return subs[k].fn(argc - 1, argv + 1);
-	}
-	usage_error("unknown command 'space %s'", argv[1]);
+	rc = group_help(argc, argv, space_help);
+	if (rc >= 0)
+		return rc;
+	sub = find_command(subs, sizeof(subs) / sizeof(subs[0]), argv[1]);
+	if (!sub)
+		usage_error("unknown command 'space %s'", argv[1]);
+	g_cmd = xasprintf("space %s", sub->name);
+	g_help_cmd = g_cmd;
+	return sub->fn(argc - 1, argv + 1);
 }
 
 /* ------------------------------------------------------------ status */
@@ -456,7 +421,7 @@ static void stats_table(struct vexfs_space_info *s, size_t n, FILE *f)
 	static const char *hdr[] = { "SPACE", "DIM", "METRIC", "VECTORS", "INDEXED",
 				     "PENDING", "MEMORY", "MODEL" };
 	struct table t;
-	char b[32];
+	char b[32], mb[128];
 	size_t i;
 
 	t_init(&t, 8, hdr, "lrlrrrrl");
@@ -469,8 +434,7 @@ static void stats_table(struct vexfs_space_info *s, size_t n, FILE *f)
 		t_addf(&t, 4, "%llu", (unsigned long long)s[i].indexed_count);
 		t_addf(&t, 5, "%llu", (unsigned long long)s[i].pending_count);
 		t_addf(&t, 6, "%s", human_bytes(s[i].index_bytes, b, sizeof(b)));
-		t_addf(&t, 7, "%s%s%s", s[i].model[0] ? s[i].model : "-",
-		       s[i].model_version[0] ? " " : "", s[i].model_version);
+		t_addf(&t, 7, "%s", model_str(&s[i], mb, sizeof(mb)));
 	}
 	t_print(&t, f);
 	t_free(&t);
@@ -509,21 +473,10 @@ int cmd_status(int argc, char **argv)
 
 	parse_args(argc, argv, "json", status_help, 0, 1, &a);
 	path = a.npos ? a.pos[0] : ".";
-	fd = open_on_vexfs(path, OPEN_ANY);
-	vol = volume_of(path);
+	fd = open_volume(path, OPEN_ANY, &vol);
 	n = all_spaces(fd, vol, &s);
 	if (a.json) {
-		struct json j;
-
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
-		j_str(&j, "volume", vol);
-		j_arr(&j, "spaces");
-		for (i = 0; i < n; i++)
-			j_space(&j, NULL, &s[i], true);
-		j_arr_end(&j);
-		j_obj_end(&j);
-		j_end(&j);
+		j_print_spaces(vol, s, n, true);
 	} else {
 		uint64_t vec = 0, pend = 0;
 
@@ -605,23 +558,19 @@ static int index_build_one(int fd, const char *name, bool rebuild, bool progress
 int cmd_index(int argc, char **argv)
 {
 	struct vexfs_space_info *s = NULL, one;
-	const char *sub, *dir;
+	char dflt[VEXFS_NAME_MAX] = "";
+	const char *sub, *dir, *name;
 	struct args a;
 	bool stats, rebuild, progress;
 	size_t n, i;
 	char *vol;
-	int fd, err;
+	int fd, err, rc;
 
 	g_help_cmd = "index";
-	if (argc < 2) {
-		fputs(index_help, stderr);
-		return EX_USAGE;
-	}
+	rc = group_help(argc, argv, index_help);
+	if (rc >= 0)
+		return rc;
 	sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		fputs(index_help, stdout);
-		return EX_OK;
-	}
 	if (strcmp(sub, "build") && strcmp(sub, "rebuild") && strcmp(sub, "stats"))
 		usage_error("unknown command 'index %s' (build, rebuild or stats)", sub);
 	g_cmd = xasprintf("index %s", sub);
@@ -629,34 +578,30 @@ int cmd_index(int argc, char **argv)
 	rebuild = !strcmp(sub, "rebuild");
 	parse_args(argc - 1, argv + 1, "json,space,quiet", index_help, 0, 1, &a);
 	dir = a.npos ? a.pos[0] : ".";
-	fd = open_on_vexfs(dir, OPEN_DIR);
-	vol = volume_of(dir);
+	fd = open_volume(dir, OPEN_DIR, &vol);
 	progress = !stats && !a.quiet && isatty(STDERR_FILENO);
 
-	if (a.space) {
-		get_space(fd, dir, a.space, &one);
+	/* --space, else DIR's default, else every space of the volume */
+	name = a.space;
+	if (!name) {
+		err = vexfs_dir_get_space(fd, dflt, sizeof(dflt));
+		if (err)
+			die_err(err, "cannot read the default space of %s", dir);
+		if (dflt[0])
+			name = dflt;
+	}
+	if (name) {
+		get_space(fd, dir, name, &one);
 		s = xcalloc(1, sizeof(*s));
 		s[0] = one;
 		n = 1;
 	} else {
-		char name[VEXFS_NAME_MAX] = "";
-
-		err = vexfs_dir_get_space(fd, name, sizeof(name));
-		if (err)
-			die_err(err, "cannot read the default space of %s", dir);
-		if (name[0]) {
-			get_space(fd, dir, name, &one);
-			s = xcalloc(1, sizeof(*s));
-			s[0] = one;
-			n = 1;
-		} else {
-			n = all_spaces(fd, vol, &s);
-			if (!n)
-				die(EX_NOTFOUND, "%s has no vector spaces", vol);
-			if (rebuild && n > 1)
-				usage_error("%s has several spaces and %s has no default: give --space",
-					    vol, dir);
-		}
+		n = all_spaces(fd, vol, &s);
+		if (!n)
+			die(EX_NOTFOUND, "%s has no vector spaces", vol);
+		if (rebuild && n > 1)
+			usage_error("%s has several spaces and %s has no default: give --space",
+				    vol, dir);
 	}
 	if (!stats) {
 		for (i = 0; i < n; i++) {
@@ -671,17 +616,7 @@ int cmd_index(int argc, char **argv)
 		}
 	}
 	if (a.json) {
-		struct json j;
-
-		j_begin(&j, stdout);
-		j_obj(&j, NULL);
-		j_str(&j, "volume", vol);
-		j_arr(&j, "spaces");
-		for (i = 0; i < n; i++)
-			j_space(&j, NULL, &s[i], true);
-		j_arr_end(&j);
-		j_obj_end(&j);
-		j_end(&j);
+		j_print_spaces(vol, s, n, true);
 	} else if (stats && n == 1) {
 		print_space(&s[0], true);
 	} else {

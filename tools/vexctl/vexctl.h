@@ -42,6 +42,22 @@ const char *reason(int err);
 
 /* ---- main.c: command line */
 
+/* A command word and what runs it (argv[0] = the word). */
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+
+/* The command of tab (n entries) named name, or NULL. */
+const struct command *find_command(const struct command *tab, size_t n,
+				   const char *name);
+/*
+ * The help of a command group (space, index): with no subcommand, help on
+ * stderr and EX_USAGE; for --help, -h or help, help on stdout and EX_OK;
+ * otherwise -1 (go on).
+ */
+int group_help(int argc, char **argv, const char *help);
+
 enum opt_id {
 	OPT_JSON = 1000, OPT_HELP, OPT_SPACE, OPT_DIM, OPT_METRIC, OPT_M, OPT_EFC, OPT_EF,
 	OPT_MODEL, OPT_MODEL_VERSION, OPT_PATH, OPT_YES, OPT_CLEAR, OPT_CHUNK, OPT_VECTOR,
@@ -87,6 +103,17 @@ bool parse_chunk(const char *s, struct vexfs_chunk *c);
  */
 enum { OPEN_ANY, OPEN_DIR, OPEN_FILE };
 int open_on_vexfs(const char *path, int kind);
+/* open_on_vexfs, and *vol = volume_of(path). */
+int open_volume(const char *path, int kind, char **vol);
+
+/* A file on VexFS and its parent directory (where its default space is). */
+struct vexfs_file {
+	int fd;		/* the file (open_on_vexfs, OPEN_FILE) */
+	int dirfd;	/* its parent directory, or -1 */
+	char *dir;	/* the parent's path */
+};
+void open_vexfs_file(const char *path, struct vexfs_file *f);
+void close_vexfs_file(struct vexfs_file *f);
 /* The mount point of the volume path is on (best effort); malloc'ed. */
 char *volume_of(const char *path);
 /* dirname(path) as a new string */
@@ -126,6 +153,13 @@ void j_bool(struct json *j, const char *key, bool v);
 void j_null(struct json *j, const char *key);
 void j_space(struct json *j, const char *key, const struct vexfs_space_info *s,
 	     bool stats);
+/* A document that is one object: j_begin + j_obj, and j_obj_end + j_end. */
+void j_begin_object(struct json *j, FILE *f);
+void j_end_object(struct json *j);
+/* Documents on stdout: one space; {"volume": vol, "spaces": [...]}. */
+void j_print_space(const struct vexfs_space_info *s, bool stats);
+void j_print_spaces(const char *vol, const struct vexfs_space_info *s,
+		    size_t n, bool stats);
 
 struct table {
 	int ncols, nrows, cap;
@@ -150,6 +184,8 @@ const char *human_bytes(uint64_t v, char *buf, size_t size);
 const char *time_str(uint64_t ns, char *buf, size_t size);
 /* A string safe to print on a terminal (control characters escaped). */
 const char *shown(const char *s, char *buf, size_t size);
+/* "model version", or "-" without a model. */
+const char *model_str(const struct vexfs_space_info *s, char *buf, size_t size);
 
 /* ---- input.c: vectors from the command line and files */
 
@@ -175,6 +211,11 @@ int vecs_load(const char *path, const char *format, struct vecs *out,
 /* Fix the shape for dimension dim: rows x dim.  0 or -1 with a message. */
 int vecs_shape(struct vecs *v, uint32_t dim, char *err, size_t errlen);
 void vecs_free(struct vecs *v);
+/*
+ * The vectors of --vector or --from (with --format); false if neither was
+ * given.  Bad input is a usage error.
+ */
+bool vecs_from_args(const struct args *a, struct vecs *v);
 
 /* ---- commands */
 
