@@ -162,6 +162,7 @@ struct vx_inode_data {
 	u32 rdev;
 	u32 flags;
 	u32 default_space;		/* directories: default vector space id */
+	u32 auto_space;			/* directories: VX_AUTO_* or a space id */
 };
 
 int vx_inode_read(struct vx_fs *fs, u64 ino, struct vx_inode_data *out);

@@ -64,6 +64,7 @@ enum {
 	VX_ITEM_SPACE		= 32,	/* (VX_SPACE_OBJID(id), SPACE, 0) -> vx_space_item */
 	VX_ITEM_VBLOCK		= 33,	/* (VX_SPACE_OBJID(id), VBLOCK, VX_VBLOCK_OFFSET(col, blk)) -> vx_blockptr */
 	VX_ITEM_VLINKS		= 34,	/* (VX_SPACE_OBJID(id), VLINKS, vid) -> HNSW links of levels >= 1 */
+	VX_ITEM_STALE		= 35,	/* (VX_SPACE_OBJID(id), STALE, ino) -> vx_stale_item */
 };
 
 /*
@@ -205,7 +206,7 @@ struct vx_inode_item {
 	__le32 flags;
 	__le64 parent;		/* directories: the parent directory's ino */
 	__le32 default_space;	/* directories: space id new embeddings use, 0 none */
-	__le32 reserved32;
+	__le32 auto_space;	/* directories: automatic embedding policy, VX_AUTO_* */
 	__le64 reserved[2];
 };
 
@@ -218,6 +219,27 @@ struct vx_inode_item {
 struct vx_inode_ref {
 	__le16 name_len;
 	/* name follows, not NUL terminated */
+};
+
+/*
+ * Automatic embedding policy of a directory (vx_inode_item.auto_space):
+ * inherit from the parent, a space id to embed into, or off for the subtree.
+ */
+#define VX_AUTO_INHERIT		0
+#define VX_AUTO_OFF		0xffffffffU
+
+/*
+ * A file changed beneath a directory with an automatic embedding policy and
+ * not embedded since: the persistent queue of the sidecar protocol.  Written
+ * in the transaction of the data change, deleted in the transaction that
+ * stores the file's new embeddings.  FAILED: a sidecar could not embed the
+ * file at failed_version; it is not retried until the data changes.
+ */
+#define VX_STALE_FAILED		0x1
+struct vx_stale_item {
+	__le32 flags;		/* VX_STALE_* */
+	__le32 failed_errno;	/* positive errno the sidecar reported */
+	__le64 failed_version;	/* the data_version that failed */
 };
 
 /* One embedding of a file: the chunk it describes and the vector's slot. */

@@ -42,6 +42,7 @@ static void inode_to_disk(struct vx_inode_item *d, const struct vx_inode_data *c
 	d->rdev = cpu_to_le32(c->rdev);
 	d->flags = cpu_to_le32(c->flags);
 	d->default_space = cpu_to_le32(c->default_space);
+	d->auto_space = cpu_to_le32(c->auto_space);
 }
 
 static void inode_from_disk(struct vx_inode_data *c, u64 ino,
@@ -69,6 +70,7 @@ static void inode_from_disk(struct vx_inode_data *c, u64 ino,
 	c->rdev = le32_to_cpu(d->rdev);
 	c->flags = le32_to_cpu(d->flags);
 	c->default_space = le32_to_cpu(d->default_space);
+	c->auto_space = le32_to_cpu(d->auto_space);
 }
 
 static void inode_key(struct vx_ckey *k, u64 ino)
@@ -166,6 +168,8 @@ int vx_inode_remove(struct vx_fs *fs, u64 ino)
 		return err;
 	/* embeddings first: their vectors and graph live outside the inode */
 	err = vx_embed_remove_inode(fs, ino);
+	if (!err)
+		err = vx_stale_remove_inode(fs, ino);
 	if (err)
 		return err;
 	/* then every other item keyed by ino: xattrs, extents, back references */

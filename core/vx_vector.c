@@ -2418,6 +2418,8 @@ int vx_space_reap(struct vx_fs *fs, u32 id, u32 max_items, bool *done)
 		if (err == -ENOENT)
 			err = reap_one(fs, id, VX_ITEM_VLINKS);
 		if (err == -ENOENT)
+			err = reap_one(fs, id, VX_ITEM_STALE);
+		if (err == -ENOENT)
 			break;
 		if (err)
 			return err;

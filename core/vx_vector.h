@@ -93,6 +93,34 @@ int vx_space_save_graph(struct vx_fs *fs, u32 id);
 /* Owner of a vid (from memory once the index is loaded), 0 if free. */
 u64 vx_space_vid_owner(struct vx_fs *fs, u32 id, u64 vid);
 
+/* ---- Stale set of automatic embeddings (vx_auto.c) ---- */
+
+struct vx_stale {
+	u32 flags;		/* VX_STALE_FAILED */
+	u32 failed_errno;
+	u64 failed_version;
+};
+
+/*
+ * Queue ino for the space (a live one, else -ENOENT): 1 if the item was
+ * written (new, or a failed one reset), 0 if it was already queued.
+ */
+int vx_stale_mark(struct vx_fs *fs, u32 space, u64 ino);
+/* Unqueue (the file's embeddings are current); absent is fine. */
+int vx_stale_clear(struct vx_fs *fs, u32 space, u64 ino);
+/*
+ * A sidecar could not embed ino at data_version: keep it queued but skip
+ * it until the data changes.  -ESTALE if the file changed since, -ENOENT.
+ */
+int vx_stale_fail(struct vx_fs *fs, u32 space, u64 ino, u64 data_version,
+		  int error);
+int vx_stale_get(struct vx_fs *fs, u32 space, u64 ino, struct vx_stale *out);
+/* The queued file with the smallest ino >= from; -ENOENT past the end. */
+int vx_stale_next(struct vx_fs *fs, u32 space, u64 from, u64 *ino,
+		  struct vx_stale *out);
+/* Unqueue ino from every space (inode removal). */
+int vx_stale_remove_inode(struct vx_fs *fs, u64 ino);
+
 /* ---- Embeddings ---- */
 
 #define VX_EMBED_STALE		0x1	/* data_version differs from the file's */

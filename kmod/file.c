@@ -43,7 +43,7 @@ static ssize_t vexfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		ret = generic_file_write_iter(iocb, from);
 	if (ret <= 0)
 		return ret;
-	vexfs_data_changed(inode);
+	vexfs_data_changed(inode, iocb->ki_filp->f_path.dentry);
 	if (direct) {
 		pos = iocb->ki_pos - ret;
 		err = filemap_write_and_wait_range(inode->i_mapping, pos,
@@ -70,7 +70,7 @@ static vm_fault_t vexfs_page_mkwrite(struct vm_fault *vmf)
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
-	vexfs_data_changed(inode);
+	vexfs_data_changed(inode, vmf->vma->vm_file->f_path.dentry);
 	/* invalidate_lock before txn_sem, as punch hole takes them */
 	filemap_invalidate_lock_shared(inode->i_mapping);
 	down_read(&sbi->txn_sem);
@@ -123,7 +123,19 @@ int vexfs_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 		return err;
 	if (sb_rdonly(inode->i_sb))
 		return 0;
-	return vexfs_commit(sbi, true);
+	err = vexfs_commit(sbi, true);
+	/* the writer says the content is complete: embed it (debounced) */
+	if (!err)
+		vexfs_auto_file_settled(inode);
+	return err;
+}
+
+/* A writer closed the file: its content may be embedded. */
+static int vexfs_file_release(struct inode *inode, struct file *file)
+{
+	if (file->f_mode & FMODE_WRITE)
+		vexfs_auto_file_settled(inode);
+	return 0;
 }
 
 /* ------------------------------------------------------------ llseek */
@@ -316,7 +328,7 @@ static long vexfs_fallocate(struct file *file, int mode, loff_t offset,
 		err = vexfs_punch_hole(inode, offset, len);
 		filemap_invalidate_unlock(inode->i_mapping);
 		if (!err)
-			vexfs_data_changed(inode);
+			vexfs_data_changed(inode, file->f_path.dentry);
 		goto out;
 	}
 
@@ -421,6 +433,7 @@ const struct file_operations vexfs_file_operations = {
 	.write_iter	= vexfs_file_write_iter,
 	.mmap		= vexfs_file_mmap,
 	.open		= generic_file_open,
+	.release	= vexfs_file_release,
 	.fsync		= vexfs_fsync,
 	.fallocate	= vexfs_fallocate,
 	.unlocked_ioctl	= vexfs_ioctl,

@@ -119,15 +119,21 @@ void vexfs_dirty_inode(struct inode *inode, int flags)
 		vexfs_err(sb, "cannot write inode %lu (%d)", inode->i_ino, err);
 }
 
-/* Data changed: bump the data version the embeddings are tied to. */
-void vexfs_data_changed(struct inode *inode)
+/*
+ * Data changed (through dentry): bump the data version the embeddings are
+ * tied to and, under an automatic embedding policy, queue the file in the
+ * same transaction.
+ */
+void vexfs_data_changed(struct inode *inode, struct dentry *dentry)
 {
 	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+	u32 space = vexfs_auto_policy(dentry);
 
 	if (vexfs_lock_op(sbi))
 		return;
 	VEXFS_I(inode)->d.data_version++;
 	vexfs_write_inode_locked(inode);
+	vexfs_auto_changed_locked(inode, space);
 	vexfs_unlock(sbi);
 }
 
@@ -470,6 +476,7 @@ int vexfs_setattr(vexfs_idmap_t *idmap, struct dentry *dentry,
 	struct inode *inode = d_inode(dentry);
 	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
 	bool resized = false;
+	u32 space;
 	int err;
 
 	if (vexfs_is_shutdown(sbi))
@@ -486,13 +493,18 @@ int vexfs_setattr(vexfs_idmap_t *idmap, struct dentry *dentry,
 	}
 	setattr_copy(idmap, inode, attr);
 
+	space = resized && S_ISREG(inode->i_mode) ? vexfs_auto_policy(dentry) : 0;
 	err = vexfs_lock_op(sbi);
 	if (err)
 		return err;
 	if (resized)
 		VEXFS_I(inode)->d.data_version++;
 	err = vexfs_write_inode_locked(inode);
+	vexfs_auto_changed_locked(inode, space);
 	vexfs_unlock(sbi);
+	/* a truncate is a complete change: no close follows it necessarily */
+	if (resized)
+		vexfs_auto_file_settled(inode);
 	return err;
 }
 

@@ -324,6 +324,9 @@ static struct inode *vexfs_alloc_inode(struct super_block *sb)
 	if (!vi)
 		return NULL;
 	memset(&vi->d, 0, sizeof(vi->d));
+	vi->auto_queued = 0;
+	vi->auto_writing = false;
+	vi->auto_debounce = false;
 	return &vi->vfs_inode;
 }
 
@@ -605,6 +608,9 @@ static int vexfs_fill_super(struct super_block *sb, struct fs_context *fc)
 		}
 		vexfs_arm_commit(sbi);
 	}
+	err = vexfs_auto_start(sbi);
+	if (err)
+		goto out_root;
 	return 0;
 
 out_root:
@@ -618,6 +624,14 @@ out_free:
 	sb->s_fs_info = NULL;
 	kfree(sbi);
 	return err;
+}
+
+/* Sidecars hold no inode references, but the dispatcher takes some: stop it first. */
+static void vexfs_kill_sb(struct super_block *sb)
+{
+	if (sb->s_fs_info)
+		vexfs_auto_stop(VEXFS_SB(sb));
+	kill_block_super(sb);
 }
 
 static int vexfs_get_tree(struct fs_context *fc)
@@ -736,7 +750,7 @@ static struct file_system_type vexfs_fs_type = {
 	.name			= "vexfs",
 	.init_fs_context	= vexfs_init_fs_context,
 	.parameters		= vexfs_param_spec,
-	.kill_sb		= kill_block_super,
+	.kill_sb		= vexfs_kill_sb,
 	.fs_flags		= FS_REQUIRES_DEV,
 };
 MODULE_ALIAS_FS("vexfs");
@@ -756,11 +770,16 @@ static int __init vexfs_init(void)
 		err = -ENOMEM;
 		goto out_cache;
 	}
-	err = register_filesystem(&vexfs_fs_type);
+	err = vexfs_auto_init();
 	if (err)
 		goto out_wq;
+	err = register_filesystem(&vexfs_fs_type);
+	if (err)
+		goto out_auto;
 	return 0;
 
+out_auto:
+	vexfs_auto_exit();
 out_wq:
 	destroy_workqueue(vexfs_wq);
 out_cache:
@@ -771,6 +790,7 @@ out_cache:
 static void __exit vexfs_exit(void)
 {
 	unregister_filesystem(&vexfs_fs_type);
+	vexfs_auto_exit();
 	destroy_workqueue(vexfs_wq);
 	/* inodes are freed by RCU */
 	rcu_barrier();

@@ -33,13 +33,13 @@
 #define VEXFS_FILTER_EXACT	2048
 #define VEXFS_PATHS_MAX		(16U << 20)
 
-static bool vexfs_all_zero(const void *p, size_t n)
+bool vexfs_all_zero(const void *p, size_t n)
 {
 	return !memchr_inv(p, 0, n);
 }
 
 /* A NUL-terminated name of at most VEXFS_NAME_MAX - 1 bytes. */
-static int vexfs_check_name(const char *name)
+int vexfs_check_name(const char *name)
 {
 	return strnlen(name, VEXFS_NAME_MAX) < VEXFS_NAME_MAX ? 0 : -EINVAL;
 }
@@ -638,6 +638,7 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 	struct vx_space_desc d;
 	struct vx_embed *e = NULL;
 	void *vecs = NULL;
+	bool replace_empty;
 	u64 bytes, dv;
 	u32 i;
 	int err;
@@ -652,7 +653,10 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 		if (err)
 			return err;
 	}
-	if (cmd != VEXFS_IOC_EMB_DELETE) {
+	/* ADD of nothing with REPLACE_ALL: the file has no embeddings now */
+	replace_empty = cmd == VEXFS_IOC_EMB_ADD && !a->count &&
+			(a->flags & VEXFS_EMB_REPLACE_ALL);
+	if (cmd != VEXFS_IOC_EMB_DELETE && !replace_empty) {
 		if (a->dim != d.dim || !a->count)
 			return -EINVAL;
 		bytes = (u64)a->count * d.dim * sizeof(u32);
@@ -690,7 +694,7 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 		if (cmd != VEXFS_IOC_EMB_DELETE && a->expect_version &&
 		    a->expect_version != dv) {
 			err = -ESTALE;
-		} else if (cmd == VEXFS_IOC_EMB_DELETE) {
+		} else if (cmd == VEXFS_IOC_EMB_DELETE || replace_empty) {
 			err = vx_embed_delete(sbi->fs, inode->i_ino, d.id, e,
 					      a->count);
 		} else {
@@ -705,6 +709,12 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 				err = vx_embed_update(sbi->fs, inode->i_ino,
 						      d.id, e, vecs, a->count);
 		}
+		/* the file's embeddings are current: unqueue it, same transaction */
+		if (!err && (a->flags & VEXFS_EMB_REPLACE_ALL)) {
+			err = vx_stale_clear(sbi->fs, d.id, inode->i_ino);
+			if (!err && VEXFS_I(inode)->auto_queued == d.id)
+				VEXFS_I(inode)->auto_queued = 0;
+		}
 		a->data_version = dv;
 		vexfs_unlock(sbi);
 		up_write(&sbi->index_sem);
@@ -712,7 +722,9 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 			break;
 	}
 	mnt_drop_write_file(file);
-	if (!err && cmd != VEXFS_IOC_EMB_DELETE)
+	if (!err && (a->flags & VEXFS_EMB_REPLACE_ALL))
+		vexfs_auto_embedded(inode, d.id);
+	if (!err && cmd != VEXFS_IOC_EMB_DELETE && !replace_empty)
 		vexfs_kick_linking(sbi);
 out:
 	kvfree(e);
@@ -1172,6 +1184,8 @@ long vexfs_vector_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return vexfs_ioc_emb(file, cmd, argp);
 	case VEXFS_IOC_SEARCH:
 		return vexfs_ioc_search(file, argp);
+	case VEXFS_IOC_AUTO:
+		return vexfs_ioc_auto(file, argp);
 	default:
 		return -ENOTTY;
 	}

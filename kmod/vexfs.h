@@ -81,6 +81,8 @@ struct vexfs_sb_info {
 	struct buffer_head **wbh;	/* writes submitted, not yet waited */
 	unsigned int nr_wbh, max_wbh;
 	int wb_err;			/* write error seen outside flush */
+
+	struct vexfs_auto_state *auto_state;	/* auto.c; NULL read-only */
 };
 
 struct vexfs_inode_info {
@@ -92,6 +94,11 @@ struct vexfs_inode_info {
 	 */
 	struct vx_inode_data d;
 	struct list_head ordered;	/* on sbi->ordered, ordered_lock */
+	/* automatic embeddings (auto.c) */
+	u32 auto_queued;		/* space known queued, 0 unknown; sbi->lock */
+	bool auto_writing;		/* changed, not yet closed or fsync'd */
+	bool auto_debounce;		/* auto_ready_at is set */
+	unsigned long auto_ready_at;	/* jiffies: quiet long enough to send */
 	struct inode vfs_inode;
 };
 
@@ -154,7 +161,7 @@ int vexfs_getattr(vexfs_idmap_t *idmap, const struct path *path,
 		  struct kstat *stat, u32 request_mask, unsigned int flags);
 int vexfs_truncate_blocks(struct inode *inode, loff_t from);
 int vexfs_zero_partial(struct inode *inode, loff_t pos, loff_t len);
-void vexfs_data_changed(struct inode *inode);
+void vexfs_data_changed(struct inode *inode, struct dentry *dentry);
 
 /* file.c */
 extern const struct inode_operations vexfs_file_inode_operations;
@@ -178,7 +185,21 @@ int vexfs_init_security(struct inode *inode, struct inode *dir,
 /* ioctl.c */
 long vexfs_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 
+/* auto.c */
+struct vexfs_auto;
+u32 vexfs_auto_policy(struct dentry *dentry);
+void vexfs_auto_changed_locked(struct inode *inode, u32 space);
+void vexfs_auto_file_settled(struct inode *inode);
+void vexfs_auto_embedded(struct inode *inode, u32 space);
+int vexfs_auto_start(struct vexfs_sb_info *sbi);
+void vexfs_auto_stop(struct vexfs_sb_info *sbi);
+int vexfs_auto_init(void);
+void vexfs_auto_exit(void);
+long vexfs_ioc_auto(struct file *file, struct vexfs_auto __user *argp);
+
 /* vector.c */
+bool vexfs_all_zero(const void *p, size_t n);
+int vexfs_check_name(const char *name);
 long vexfs_vector_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 void vexfs_vector_init(struct vexfs_sb_info *sbi);
 int vexfs_vector_mount(struct vexfs_sb_info *sbi);

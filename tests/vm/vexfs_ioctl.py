@@ -270,3 +270,23 @@ def search(dirfd, space, query, k, ef=0, exact=False, paths=True,
 
 def open_dir(path):
     return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+
+# ---- automatic embeddings (VEXFS_IOC_AUTO) ----
+
+AUTO = struct.Struct("<4I64s4QIiQ128s4Q")
+assert AUTO.size == 288
+IOC_AUTO = iowr(7, AUTO.size)
+AUTO_SET, AUTO_GET, AUTO_STATUS, AUTO_PENDING, AUTO_MARK = 1, 2, 3, 4, 5
+AUTO_OFF, AUTO_INHERITED = 0x1, 0x2
+
+
+def auto_call(fd, op, name="", flags=0, size=None, reserved0=0, reserved=(0,) * 4):
+    """One VEXFS_IOC_AUTO request; returns the struct the kernel wrote back as a dict."""
+    buf = bytearray(AUTO.pack(AUTO.size if size is None else size, op, flags, reserved0,
+                              _name(name), 0, 0, 0, 0, 0, 0, 0, b"", *reserved))
+    fcntl.ioctl(fd, IOC_AUTO, buf)
+    v = AUTO.unpack(bytes(buf))
+    return {"flags": v[2], "name": _cstr(v[4]), "stale": v[5], "failed": v[6],
+            "in_flight": v[7], "embedded": v[8], "sidecars": v[9], "last_errno": v[10],
+            "last_error_ino": v[11], "last_error": _cstr(v[12])}

@@ -171,4 +171,101 @@ struct vexfs_search {
 #define VEXFS_IOC_EMB_DELETE	_IOWR(VEXFS_IOC_MAGIC, 5, struct vexfs_embeddings)
 #define VEXFS_IOC_SEARCH	_IOWR(VEXFS_IOC_MAGIC, 6, struct vexfs_search)
 
+/*
+ * Automatic embeddings (docs/AUTO.md).  A directory's policy names the
+ * space the content of regular files beneath it is embedded into; the
+ * nearest ancestor with a policy decides, so subdirectories inherit it and
+ * an "off" policy excludes a subtree.  A file changed under a policy is
+ * marked stale in the volume in the same transaction as the change, and the
+ * kernel asks a registered sidecar (generic netlink, below) to embed it.
+ */
+enum vexfs_auto_op {
+	VEXFS_AUTO_SET = 1,		/* on a directory: name = space ("" + OFF = exclude,
+					 * "" alone = remove the policy); owner or CAP_FOWNER */
+	VEXFS_AUTO_GET = 2,		/* on a directory: -> name, flags (OFF / INHERITED) */
+	VEXFS_AUTO_STATUS = 3,		/* any descriptor on the volume: name -> counters */
+	VEXFS_AUTO_PENDING = 4,		/* on a directory: stale files beneath it (name ""
+					 * = every space) -> stale, failed */
+	VEXFS_AUTO_MARK = 5,		/* on a regular file: queue it now (as if changed);
+					 * name "" = its directory's policy; write permission */
+};
+
+/* vexfs_auto.flags */
+#define VEXFS_AUTO_OFF		0x1	/* SET/GET: the directory excludes its subtree */
+#define VEXFS_AUTO_INHERITED	0x2	/* GET out: the policy comes from an ancestor */
+
+#define VEXFS_AUTO_ERROR_MAX	128
+
+struct vexfs_auto {
+	__u32 size;			/* sizeof(struct vexfs_auto) */
+	__u32 op;			/* enum vexfs_auto_op */
+	__u32 flags;			/* VEXFS_AUTO_* */
+	__u32 reserved0;
+	char  name[VEXFS_NAME_MAX];	/* space */
+	/* out: STATUS (space-wide) and PENDING (beneath the directory) */
+	__u64 stale;			/* files waiting to be embedded (in flight included) */
+	__u64 failed;			/* files a sidecar reported it cannot embed */
+	__u64 in_flight;		/* STATUS: requests sent, not yet answered */
+	__u64 embedded;			/* STATUS: chunks embedded in the space */
+	__u32 sidecars;			/* STATUS: sidecars registered for the space */
+	__s32 last_errno;		/* STATUS: last error a sidecar reported, 0 none */
+	__u64 last_error_ino;		/* STATUS: the file it was about */
+	char  last_error[VEXFS_AUTO_ERROR_MAX];	/* STATUS: its message, NUL terminated */
+	__u64 reserved[4];
+};
+
+#define VEXFS_IOC_AUTO		_IOWR(VEXFS_IOC_MAGIC, 7, struct vexfs_auto)
+
+/*
+ * Generic netlink family VEXFS_GENL_NAME, the sidecar protocol.  Every
+ * command needs CAP_SYS_ADMIN.  A sidecar REGISTERs for one space of one
+ * mounted volume; the kernel then sends it REQUESTs (unicast, at most
+ * `window` unanswered at once) for files to embed.  The sidecar opens the
+ * file with open_by_handle_at(mount fd, handle), reads it, and answers by
+ * VEXFS_IOC_EMB_ADD with VEXFS_EMB_REPLACE_ALL and expect_version = the
+ * request's data version (that alone completes the request), or by DONE
+ * with an errno: transient ones (ESTALE: the file changed or went away,
+ * EAGAIN, EBUSY, ENOMEM, ETIMEDOUT, EINTR) leave the file queued, any other
+ * marks it failed until it changes again.  A request unanswered after the
+ * registration's timeout is sent again.  Closing the socket unregisters.
+ */
+#define VEXFS_GENL_NAME		"vexfs"
+#define VEXFS_GENL_VERSION	1
+
+enum vexfs_genl_cmd {
+	VEXFS_CMD_UNSPEC,
+	VEXFS_CMD_REGISTER,		/* DEV, SPACE, MODEL, [MODEL_VERSION, WINDOW, TIMEOUT_MS]
+					 * -> reply: SPACE_ID, DIM, METRIC */
+	VEXFS_CMD_UNREGISTER,		/* DEV, SPACE */
+	VEXFS_CMD_REQUEST,		/* kernel -> sidecar: DEV, SPACE, SPACE_ID, INO, GENERATION,
+					 * DATA_VERSION, SIZE, HANDLE_TYPE, HANDLE */
+	VEXFS_CMD_DONE,			/* DEV, SPACE_ID, INO, DATA_VERSION, ERRNO, [MESSAGE] */
+	__VEXFS_CMD_MAX,
+};
+#define VEXFS_CMD_MAX		(__VEXFS_CMD_MAX - 1)
+
+enum vexfs_genl_attr {
+	VEXFS_ATTR_UNSPEC,
+	VEXFS_ATTR_DEV,			/* u32: st_dev of the mounted volume */
+	VEXFS_ATTR_SPACE,		/* string: space name */
+	VEXFS_ATTR_SPACE_ID,		/* u32 */
+	VEXFS_ATTR_MODEL,		/* string: must equal the space's model when it has one */
+	VEXFS_ATTR_MODEL_VERSION,	/* string */
+	VEXFS_ATTR_WINDOW,		/* u32: requests in flight, 1..1024, default 16 */
+	VEXFS_ATTR_TIMEOUT_MS,		/* u32: resend after, 100..3600000, default 120000 */
+	VEXFS_ATTR_INO,			/* u64 */
+	VEXFS_ATTR_GENERATION,		/* u32 */
+	VEXFS_ATTR_DATA_VERSION,	/* u64 */
+	VEXFS_ATTR_SIZE,		/* u64: file size when the request was sent */
+	VEXFS_ATTR_HANDLE_TYPE,		/* u32: struct file_handle.handle_type */
+	VEXFS_ATTR_HANDLE,		/* binary: struct file_handle.f_handle */
+	VEXFS_ATTR_ERRNO,		/* u32: positive errno, 0 = done */
+	VEXFS_ATTR_MESSAGE,		/* string: why, for status and logs */
+	VEXFS_ATTR_DIM,			/* u32 */
+	VEXFS_ATTR_METRIC,		/* u32: enum vexfs_metric */
+	VEXFS_ATTR_PAD,			/* alignment padding of u64 attributes; ignore */
+	__VEXFS_ATTR_MAX,
+};
+#define VEXFS_ATTR_MAX		(__VEXFS_ATTR_MAX - 1)
+
 #endif /* _UAPI_LINUX_VEXFS_H */
