@@ -30,12 +30,18 @@ TOOL_LIB_HDRS := $(wildcard tools/lib/*.h)
 .PHONY: all tools lib install module test-unit clean
 all: tools
 
-tools: $(TOOL_BINS) $(BUILD)/bin/vexctl lib
+tools: $(TOOL_BINS) $(BUILD)/bin/vexctl lib $(BUILD)/bin/vexfsd
+
+# The sidecar is Python (tools/vexfsd); its launcher finds the package
+# through the symlink.
+$(BUILD)/bin/vexfsd: tools/vexfsd/bin/vexfsd
+	@mkdir -p $(@D)
+	ln -sf $(CURDIR)/tools/vexfsd/bin/vexfsd $@
 
 # libvexfs (lib/, include/vexfs/libvexfs.h) and vexctl (tools/vexctl/) only
 # speak the ioctl ABI of include/uapi/linux/vexfs.h: no core.  vexctl links
 # the static library, so build/bin/vexctl runs anywhere (VM guests too).
-LIBVEXFS_VERSION := 1.0
+LIBVEXFS_VERSION := 1.1
 LIBVEXFS_SOVER := 1
 LIB_CFLAGS := -std=gnu11 -Wall -Wextra -O2 -g -Iinclude -Iinclude/uapi -D_GNU_SOURCE \
 	-D_FILE_OFFSET_BITS=64
@@ -87,6 +93,9 @@ install: tools
 	install -m 644 include/vexfs/libvexfs.h $(DESTDIR)$(INCLUDEDIR)/vexfs/
 	install -m 644 include/uapi/linux/vexfs.h $(DESTDIR)$(INCLUDEDIR)/linux/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(PREFIX)/lib/vexfsd/vexfsd
+	install -m 644 tools/vexfsd/vexfsd/*.py $(DESTDIR)$(PREFIX)/lib/vexfsd/vexfsd/
+	install -m 755 tools/vexfsd/bin/vexfsd $(DESTDIR)$(BINDIR)/
 	$(call LIBVEXFS_PC,$(PREFIX),$(INCLUDEDIR),$(LIBDIR),-I$${includedir}) \
 		>$(DESTDIR)$(LIBDIR)/pkgconfig/libvexfs.pc
 

@@ -9,6 +9,12 @@
 #include "vx_internal.h"
 #include "vx_vector.h"
 
+/* Space ids outside 1..VX_SPACE_ID_MAX would key into other objects. */
+static bool stale_space_ok(u32 space)
+{
+	return space && space <= VX_SPACE_ID_MAX;
+}
+
 static void stale_key(struct vx_ckey *k, u32 space, u64 ino)
 {
 	k->objectid = VX_SPACE_OBJID(space);
@@ -35,6 +41,8 @@ int vx_stale_get(struct vx_fs *fs, u32 space, u64 ino, struct vx_stale *out)
 	u32 size;
 	int err;
 
+	if (!stale_space_ok(space))
+		return -ENOENT;
 	stale_key(&k, space, ino);
 	err = vx_item_lookup(fs, VX_TREE_FS, &k, &it, sizeof(it), &size);
 	if (err)
@@ -78,6 +86,8 @@ int vx_stale_clear(struct vx_fs *fs, u32 space, u64 ino)
 	struct vx_ckey k;
 	int err;
 
+	if (!stale_space_ok(space))
+		return -ENOENT;
 	stale_key(&k, space, ino);
 	err = vx_item_lookup(fs, VX_TREE_FS, &k, NULL, 0, NULL);
 	if (err)
@@ -128,6 +138,8 @@ int vx_stale_next(struct vx_fs *fs, u32 space, u64 from, u64 *ino,
 	u32 size;
 	int err;
 
+	if (!stale_space_ok(space))
+		return -ENOENT;
 	stale_key(&k, space, from);
 	err = vx_item_next(fs, VX_TREE_FS, &k, &found, &it, sizeof(it), &size);
 	if (err)

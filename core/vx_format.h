@@ -359,6 +359,7 @@ VX_STATIC_ASSERT(sizeof(struct vx_extent_item) == 24);
 VX_STATIC_ASSERT(sizeof(struct vx_dirent_hdr) == 24);
 VX_STATIC_ASSERT(sizeof(struct vx_xattr_hdr) == 4);
 VX_STATIC_ASSERT(sizeof(struct vx_inode_ref) == 2);
+VX_STATIC_ASSERT(sizeof(struct vx_stale_item) == 16);
 VX_STATIC_ASSERT(sizeof(struct vx_embed_item) == 32);
 VX_STATIC_ASSERT(sizeof(struct vx_space_item) == 256);
 VX_STATIC_ASSERT(sizeof(struct vx_vmeta) == 16);

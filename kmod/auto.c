@@ -99,12 +99,11 @@ static struct genl_family vexfs_genl_family;
 /* ------------------------------------------------------------ policy */
 
 /*
- * The space the content of a file reached through dentry is embedded into,
- * 0 for none: the nearest directory above it with a policy decides.  A
- * walk of cached dentries under RCU; a rename racing with it gives the old
- * or the new answer, both acceptable.
+ * The policy of the nearest directory at or above dentry that has one
+ * (VX_AUTO_INHERIT if none does).  A walk of cached dentries under RCU; a
+ * rename racing with it gives the old or the new answer, both acceptable.
  */
-u32 vexfs_auto_policy(struct dentry *dentry)
+static u32 vexfs_auto_nearest(struct dentry *dentry)
 {
 	struct dentry *d = dentry;
 	u32 id = VX_AUTO_INHERIT;
@@ -123,6 +122,14 @@ u32 vexfs_auto_policy(struct dentry *dentry)
 		d = READ_ONCE(d->d_parent);
 	}
 	rcu_read_unlock();
+	return id;
+}
+
+/* The space the content of a file reached through dentry goes to, 0 none. */
+u32 vexfs_auto_policy(struct dentry *dentry)
+{
+	u32 id = vexfs_auto_nearest(dentry);
+
 	return id == VX_AUTO_OFF ? 0 : id;
 }
 
@@ -996,12 +1003,12 @@ static int vexfs_auto_get(struct file *file, struct vexfs_auto *a)
 	if (a->flags || a->name[0])
 		return -EINVAL;
 	own = READ_ONCE(VEXFS_I(dir)->d.auto_space);
-	id = vexfs_auto_policy(file->f_path.dentry);
-	if (own == VX_AUTO_INHERIT && id)
+	id = vexfs_auto_nearest(file->f_path.dentry);
+	if (own == VX_AUTO_INHERIT && id != VX_AUTO_INHERIT)
 		a->flags |= VEXFS_AUTO_INHERITED;
-	if (own == VX_AUTO_OFF)
+	if (id == VX_AUTO_OFF)
 		a->flags |= VEXFS_AUTO_OFF;
-	if (!id)
+	if (id == VX_AUTO_INHERIT || id == VX_AUTO_OFF)
 		return 0;
 	err = vexfs_lock_op(sbi);
 	if (err)

@@ -370,6 +370,70 @@ int vexfs_dir_get_space(int dirfd, char *name, size_t size)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- automatic embeddings */
+
+/* One VEXFS_IOC_AUTO call: op with space (NULL: none) and flags; a gets the answer. */
+static int auto_call(int fd, uint32_t op, const char *space, uint32_t flags,
+		     struct vexfs_auto *a)
+{
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->op = op;
+	a->flags = flags;
+	err = set_name(a->name, space);
+	if (err)
+		return err;
+	return xioctl(fd, VEXFS_IOC_AUTO, a);
+}
+
+/* auto_call that copies the answer to out (may be NULL). */
+static int auto_query(int fd, uint32_t op, const char *space,
+		      struct vexfs_auto *out)
+{
+	struct vexfs_auto a;
+	int err;
+
+	err = auto_call(fd, op, space, 0, &a);
+	if (!err && out)
+		*out = a;
+	return err;
+}
+
+int vexfs_auto_set(int dirfd, const char *space, int off)
+{
+	struct vexfs_auto a;
+
+	/* the kernel refuses it too; say so without a round trip */
+	if (off && space && space[0])
+		return -EINVAL;
+	return auto_call(dirfd, VEXFS_AUTO_SET, space, off ? VEXFS_AUTO_OFF : 0,
+			 &a);
+}
+
+int vexfs_auto_get(int dirfd, struct vexfs_auto *out)
+{
+	return auto_query(dirfd, VEXFS_AUTO_GET, NULL, out);
+}
+
+int vexfs_auto_status(int fd, const char *space, struct vexfs_auto *out)
+{
+	if (!space || !space[0])
+		return -EINVAL;
+	return auto_query(fd, VEXFS_AUTO_STATUS, space, out);
+}
+
+int vexfs_auto_pending(int dirfd, const char *space, struct vexfs_auto *out)
+{
+	return auto_query(dirfd, VEXFS_AUTO_PENDING, space, out);
+}
+
+int vexfs_auto_mark(int fd, const char *space)
+{
+	return auto_query(fd, VEXFS_AUTO_MARK, space, NULL);
+}
+
 /* ---------------------------------------------------------------- embeddings */
 
 /* One embeddings ioctl (cmd) on n chunks and their vectors; e gets the answer. */

@@ -61,6 +61,8 @@ enum fix_kind {
 				 * key.offset = old index: re-add a misfiled/invalid name */
 	F_REF_ADD,		/* ino, a = dir, name: add a missing back reference */
 	F_REF_DEL,		/* ino, a = dir, name: drop a stray back reference */
+	F_AUTO_SPACE,		/* ino: clear a non-directory's embedding policy */
+	F_STALE_RESET,		/* key: rewrite a malformed STALE item as plainly queued */
 };
 
 struct fix {
@@ -234,6 +236,7 @@ struct ino_rec {
 	u32 names;		/* DIRENT entries naming it */
 	u32 subdirs;		/* directories: entries naming directories */
 	u64 first_namer;	/* a directory that names it */
+	u32 auto_space;		/* automatic embedding policy (VX_AUTO_*) */
 	u8 ftype;
 	bool bad;		/* inode item malformed: skip semantic checks */
 	bool orphan;
@@ -267,6 +270,13 @@ struct extent_rec {
 	bool deleted;		/* already scheduled for removal */
 };
 
+struct stale_rec {		/* a STALE item: checked once the inodes are known */
+	u32 space, size;
+	u64 ino;
+	const char *why;	/* vk_stale_decode's verdict */
+	struct vk_stale st;
+};
+
 static struct {
 	struct vk_vol v;
 	u8 *meta_bm;		/* blocks of tree nodes */
@@ -285,6 +295,8 @@ static struct {
 	size_t norphans, caporphans;
 	u64 *pre_orphans;	/* orphan list read ahead of the main walk */
 	size_t npre_orphans, cappre_orphans;
+	struct stale_rec *stales;
+	size_t nstales, capstales;
 
 	/* the object whose items are being read */
 	u64 cur_obj;
@@ -351,6 +363,7 @@ static void reset_state(void)
 	free(S.exts);
 	free(S.orphans);
 	free(S.pre_orphans);
+	free(S.stales);
 	free(S.dA);
 	free(S.dB);
 	free(S.pool);
@@ -687,6 +700,7 @@ static void item_inode(const struct vx_ckey *k, const u8 *data, u32 size)
 	r->blocks = d.blocks;
 	r->parent = d.parent;
 	r->next_dir_index = d.next_dir_index;
+	r->auto_space = d.auto_space;
 	r->ftype = vx_mode_to_ftype(d.mode);
 	why = vk_inode_problem(&d);
 	if (why) {
@@ -1100,12 +1114,102 @@ static void check_vectors(void)
 		(unsigned long long)vk_vec_nblocks(VEC));
 }
 
+/*
+ * Automatic embeddings: the stale set (STALE items, one per queued file and
+ * space) and the directories' policies.  Queue entries are derived data:
+ * one for a file or space that is gone is deleted, a malformed one is
+ * rewritten as plainly queued (the file is embedded again, nothing lost).
+ */
+static void item_stale(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	struct stale_rec *r;
+
+	S.stales = grow(S.stales, &S.capstales, S.nstales + 1, sizeof(*S.stales));
+	r = &S.stales[S.nstales++];
+	r->space = (u32)(k->objectid - VX_SPACE_OBJID_BASE);
+	r->ino = k->offset;
+	r->size = size;
+	r->why = vk_stale_decode(data, size, &r->st);
+}
+
+static struct fix *fix_stale(enum fix_kind kind, const struct stale_rec *r)
+{
+	struct fix *f = add_fix(kind, true);
+
+	f->key.objectid = VX_SPACE_OBJID(r->space);
+	f->key.type = VX_ITEM_STALE;
+	f->key.offset = r->ino;
+	f->ino = r->ino;
+	return f;
+}
+
+static void check_auto(void)
+{
+	size_t i;
+
+	for (i = 0; i < S.nstales; i++) {
+		const struct stale_rec *r = &S.stales[i];
+		struct ino_rec *t = find_inode(r->ino);
+
+		if (!t) {
+			problem(fix_stale(F_ITEM_DEL, r),
+				"vector space %u: inode %llu is queued for embedding but does not exist",
+				r->space, (unsigned long long)r->ino);
+			continue;
+		}
+		if (!t->bad && t->ftype != VX_FT_REG) {
+			problem(fix_stale(F_ITEM_DEL, r),
+				"vector space %u: inode %llu is queued for embedding but is a %s, not a regular file",
+				r->space, (unsigned long long)r->ino, vk_ftype_name(t->ftype));
+			continue;
+		}
+		if (vk_vec_space_state(VEC, r->space) == VK_SPACE_NONE) {
+			problem(fix_stale(F_ITEM_DEL, r),
+				"vector space %u: inode %llu is queued for embedding in a space that does not exist",
+				r->space, (unsigned long long)r->ino);
+			continue;
+		}
+		if (r->why)
+			problem(fix_stale(F_STALE_RESET, r),
+				"vector space %u: the stale item of inode %llu %s (size %u, flags 0x%x, errno %u, data version %llu)",
+				r->space, (unsigned long long)r->ino, r->why, r->size,
+				r->st.flags, r->st.failed_errno,
+				(unsigned long long)r->st.failed_version);
+	}
+	for (i = 0; i < S.ninodes; i++) {
+		struct ino_rec *t = &S.inodes[i];
+		u32 id = t->auto_space;
+		enum vk_space_state st;
+
+		if (t->bad || id == VX_AUTO_INHERIT)
+			continue;
+		if (t->ftype != VX_FT_DIR) {
+			problem(fix_ino(F_AUTO_SPACE, true, t->ino, 0),
+				"inode %llu: a %s with an automatic embedding policy (0x%x); only directories have one",
+				(unsigned long long)t->ino, vk_ftype_name(t->ftype), id);
+			continue;
+		}
+		if (id == VX_AUTO_OFF)
+			continue;
+		/* the kernel ignores a policy naming no live space: a note */
+		st = vk_vec_space_state(VEC, id);
+		if (st != VK_SPACE_LIVE)
+			info("directory %llu: automatic embedding policy names vector space %u, which %s; it has no effect",
+			     (unsigned long long)t->ino, id,
+			     st == VK_SPACE_DROPPED ? "was dropped" : "does not exist");
+	}
+	verbose("%zu stale items (files queued for automatic embedding)", S.nstales);
+}
+
 static void fs_item(const struct vx_ckey *k, const u8 *data, u32 size)
 {
 	char ks[VK_KEY_STR], os[32];
 
 	if (vk_vec_is_space_obj(k->objectid)) {
-		vk_vec_item(VEC, k, data, size);
+		if (k->type == VX_ITEM_STALE)
+			item_stale(k, data, size);
+		else
+			vk_vec_item(VEC, k, data, size);
 		return;
 	}
 	if (!S.cur_valid || k->objectid != S.cur_obj) {
@@ -1866,6 +1970,7 @@ static bool run_check(int *exit_code)
 	check_inodes();
 	verbose("pass 3: extents and free space");
 	check_vectors();
+	check_auto();
 	check_extents_space();
 	check_space();
 	check_counts();
@@ -2033,6 +2138,7 @@ static int set_inode_field(struct vx_fs *fs, const struct fix *f)
 	case F_PARENT: d.parent = f->a; break;
 	case F_IBLOCKS: d.blocks = f->a; break;
 	case F_NEXTINDEX: d.next_dir_index = f->a; break;
+	case F_AUTO_SPACE: d.auto_space = VX_AUTO_INHERIT; break;
 	default: return -EINVAL;
 	}
 	return vx_inode_write(fs, &d);
@@ -2104,6 +2210,7 @@ static int apply_fix(struct vx_fs *fs, const struct fix *f)
 	case F_PARENT:
 	case F_IBLOCKS:
 	case F_NEXTINDEX:
+	case F_AUTO_SPACE:
 		err = set_inode_field(fs, f);
 		return err == -ENOENT ? 0 : err;
 	case F_ORPHAN_DEL:
@@ -2159,6 +2266,13 @@ static int apply_fix(struct vx_fs *fs, const struct fix *f)
 	case F_REF_DEL:
 		err = vx_inode_ref_del(fs, f->ino, f->a, f->name, f->name_len);
 		return err == -ENOENT ? 0 : err;
+	case F_STALE_RESET: {
+		struct vx_stale_item it;
+
+		memset(&it, 0, sizeof(it));
+		err = vx_item_update(fs, VX_TREE_FS, &f->key, &it, sizeof(it));
+		return err == -ENOENT ? 0 : err;
+	}
 	}
 	return -EINVAL;
 }
@@ -2176,6 +2290,8 @@ static const char *fix_name_str(enum fix_kind k)
 		[F_ITEM_DEL] = "delete item", [F_LOSTFOUND] = "reconnect to lost+found",
 		[F_REFILE] = "re-file directory entry",
 		[F_REF_ADD] = "add back reference", [F_REF_DEL] = "remove back reference",
+		[F_AUTO_SPACE] = "clear embedding policy",
+		[F_STALE_RESET] = "rewrite stale item",
 	};
 
 	return n[k];

@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <time.h>
 #include "vx_check.h"
+#include "vx_check_vec.h"
 
 #define VERSION "1.0"
 
@@ -180,6 +181,18 @@ static void print_inode_item(const u8 *data, u32 size)
 	       (unsigned long long)d.generation, (unsigned long long)d.data_version,
 	       (unsigned long long)d.next_dir_index, (unsigned long long)d.parent,
 	       d.rdev, d.flags);
+	if (vx_mode_to_ftype(d.mode) == VX_FT_DIR) {
+		printf("        default_space %u auto_space ", d.default_space);
+		if (d.auto_space == VX_AUTO_INHERIT)
+			printf("inherit\n");
+		else if (d.auto_space == VX_AUTO_OFF)
+			printf("off\n");
+		else
+			printf("space %u\n", d.auto_space);
+	} else if (d.auto_space) {
+		printf("        !! auto_space 0x%x on a non-directory\n", d.auto_space);
+		problems++;
+	}
 	why = vk_inode_problem(&d);
 	if (why) {
 		printf("        !! %s\n", why);
@@ -414,6 +427,28 @@ static void print_embed(const struct vx_ckey *k, const u8 *data, u32 size)
 	       (unsigned long long)le64_to_cpu(e.data_version), le32_to_cpu(e.flags));
 }
 
+/* STALE: the file key.offset is queued for automatic embedding. */
+static void print_stale(const struct vx_ckey *k, const u8 *data, u32 size)
+{
+	struct vk_stale st;
+	const char *why = vk_stale_decode(data, size, &st);
+
+	if (size != sizeof(struct vx_stale_item)) {
+		printf("        !! stale item of size %u (expected %zu)\n", size,
+		       sizeof(struct vx_stale_item));
+		problems++;
+		return;
+	}
+	printf("        stale: inode %llu flags 0x%x%s failed_errno %u failed_version %llu\n",
+	       (unsigned long long)k->offset, st.flags,
+	       st.flags & VX_STALE_FAILED ? " (FAILED)" : "", st.failed_errno,
+	       (unsigned long long)st.failed_version);
+	if (why) {
+		printf("        !! %s\n", why);
+		problems++;
+	}
+}
+
 static void print_item(const struct vx_ckey *k, const u8 *data, u32 size)
 {
 	switch (k->type) {
@@ -432,6 +467,7 @@ static void print_item(const struct vx_ckey *k, const u8 *data, u32 size)
 	case VX_ITEM_SPACE: print_space(k, data, size); break;
 	case VX_ITEM_VBLOCK: print_vblock(k, data, size); break;
 	case VX_ITEM_VLINKS: print_vlinks(k, data, size); break;
+	case VX_ITEM_STALE: print_stale(k, data, size); break;
 	default:
 		printf("        unknown item type %u, %u bytes\n", k->type, size);
 		if (size)
@@ -529,6 +565,20 @@ static void print_node(const struct vk_ptr *p, const u8 *blk, bool ok, u64 filte
 			}
 			if (k.objectid == VX_ORPHAN_OBJECTID && k.offset == filter_ino)
 				printf("  on the orphan list\n");
+			if (k.type == VX_ITEM_STALE && k.offset == filter_ino &&
+			    k.objectid >= VX_SPACE_OBJID(1) &&
+			    k.objectid <= VX_SPACE_OBJID(VX_SPACE_ID_MAX)) {
+				struct vk_stale st;
+
+				printf("  queued for embedding in vector space %u",
+				       (u32)(k.objectid - VX_SPACE_OBJID_BASE));
+				if (in_bounds && !vk_stale_decode(blk + off, size, &st) &&
+				    (st.flags & VX_STALE_FAILED))
+					printf(" (failed at data version %llu: errno %u)",
+					       (unsigned long long)st.failed_version,
+					       st.failed_errno);
+				printf("\n");
+			}
 			continue;
 		}
 		printf("  item %u key %s off %u size %u\n", i, vk_key_str(&k, ks), off, size);

@@ -6,12 +6,13 @@
  * Conventions, for C and for any FFI:
  *   - plain functions, no macros needed to call them, no opaque types: the
  *     structs are the uapi ones (struct vexfs_space_info, vexfs_chunk,
- *     vexfs_search_result) plus struct vexfs_emb_set below;
+ *     vexfs_search_result, vexfs_auto) plus struct vexfs_emb_set below;
  *   - every int-returning function returns 0 (or a count where stated) on
  *     success and a negative errno on failure; errno is not used;
  *   - a space name of NULL or "" means "the default space of the directory"
- *     where the kernel allows it (embeddings and search), and is invalid
- *     (-EINVAL) where a space must be named;
+ *     where the kernel allows it (embeddings and search), what each says for
+ *     the vexfs_auto_*() calls, and is invalid (-EINVAL) where a space must
+ *     be named;
  *   - descriptors are the caller's: nothing here opens, closes or keeps one
  *     except vexfs_open_result(), which returns a new descriptor;
  *   - memory that a function allocates is freed by the matching *_free();
@@ -31,7 +32,7 @@ extern "C" {
 #endif
 
 #define LIBVEXFS_VERSION_MAJOR	1
-#define LIBVEXFS_VERSION_MINOR	0
+#define LIBVEXFS_VERSION_MINOR	1
 
 /* f_type of a VexFS volume in struct statfs. */
 #define VEXFS_SUPER_MAGIC	0x56584653
@@ -132,6 +133,53 @@ int vexfs_set_ef(int fd, const char *name, uint32_t ef);
  */
 int vexfs_dir_set_space(int dirfd, const char *name);
 int vexfs_dir_get_space(int dirfd, char *name, size_t size);
+
+/* ---------------------------------------------------------------- automatic embeddings */
+
+/*
+ * A directory's automatic-embedding policy (VEXFS_IOC_AUTO, docs/IOCTL.md):
+ * the content of regular files beneath it is embedded into a space by a
+ * registered sidecar whenever it changes; the nearest ancestor with a
+ * policy decides.  set: space names the space (which must exist, -ENOENT),
+ * off != 0 (with space NULL or "") excludes the subtree, and neither
+ * removes the directory's own policy so it inherits again; giving both is
+ * -EINVAL.  The owner of the directory or CAP_FOWNER (-EPERM).  -ENOTDIR
+ * if dirfd is not a directory; -ENOTTY from a module without automatic
+ * embeddings.
+ */
+int vexfs_auto_set(int dirfd, const char *space, int off);
+
+/*
+ * The policy in effect for a directory: out->name is the space ("" if
+ * none), out->flags has VEXFS_AUTO_OFF if the directory itself excludes its
+ * subtree and VEXFS_AUTO_INHERITED if the space comes from an ancestor.
+ */
+int vexfs_auto_get(int dirfd, struct vexfs_auto *out);
+
+/*
+ * A space's automatic-embedding counters (fd: anything on the volume):
+ * out->stale, failed, in_flight, embedded (chunks), sidecars, and the last
+ * error a sidecar reported (last_errno, last_error_ino, last_error).  The
+ * space must be named (-EINVAL), -ENOENT if it does not exist.
+ */
+int vexfs_auto_status(int fd, const char *space, struct vexfs_auto *out);
+
+/*
+ * Files beneath a directory still waiting to be embedded (out->stale) and,
+ * among them, those a sidecar could not embed (out->failed), in one space
+ * or, with space NULL or "", summed over every space.  Nothing is left
+ * to wait for when stale == failed.
+ */
+int vexfs_auto_pending(int dirfd, const char *space, struct vexfs_auto *out);
+
+/*
+ * Queue a regular file for embedding now, as if it had changed (for files
+ * that were written before the policy was set).  space NULL or "": the
+ * policy in effect for the directory it was opened through (-ENOENT if
+ * there is none).  Needs write permission on the file (-EACCES); the
+ * descriptor may be O_RDONLY.
+ */
+int vexfs_auto_mark(int fd, const char *space);
 
 /* ---------------------------------------------------------------- embeddings */
 

@@ -12,7 +12,9 @@
 # (exit 2), "not a VexFS volume" (exit 3) and missing paths (exit 4), and,
 # through tests/tools/vexfs_mock.c (an LD_PRELOAD stand-in for the ioctls
 # on a scratch directory), every vector input format, put/get/rm/search/
-# similar/import/index/status and the validity of every --json document.
+# similar/import/index/status and the validity of every --json document;
+# then automatic embeddings (auto, wait, status) and text search with a
+# stand-in for the sidecar's embedder and for pdftotext.
 # vexctl runs as an ASan/UBSan build throughout (leaks are errors).
 # The kernel side is tested by tests/vm/vector_suite.py.
 
@@ -60,6 +62,19 @@ if gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$ROOT/include" -I"$ROOT/i
 else
 	OUT=$(cat "$VX/abi.log") fail "the ABI test compiles (struct sizes and offsets are fixed)"
 fi
+# The same layout on 32-bit: only the uapi header and the static asserts (-DABI_ONLY),
+# freestanding, since 32-bit C library headers are rarely installed.  The 64-bit
+# multiarch directory serves <asm/types.h>, which covers both ABIs on x86.
+MA=$(gcc -print-multiarch 2>/dev/null)
+M32="gcc -m32 -std=c11 -ffreestanding -fsyntax-only -Wall -Werror -I$ROOT/include/uapi ${MA:+-I/usr/include/$MA}"
+# shellcheck disable=SC2086
+if echo '#include <linux/types.h>' | $M32 -x c - 2>/dev/null; then
+	# shellcheck disable=SC2086
+	expect "the ABI is the same on 32-bit (gcc -m32: sizes, offsets, no padding)" 0 -- \
+		$M32 -DABI_ONLY "$ROOT/tests/tools/test_libvexfs_abi.c"
+else
+	echo "SKIP: the 32-bit ABI check (gcc -m32 cannot compile here)"
+fi
 if command -v g++ >/dev/null; then
 	echo '#include <vexfs/libvexfs.h>
 int main() { struct vexfs_search_result r = {}; return (int)vexfs_distance(r.distance); }' >"$VX/cxx.cc"
@@ -101,7 +116,7 @@ fi
 # --help everywhere
 for c in "" space "space create" "space list" "space show" "space drop" "space default" \
 	"space set-ef" put get rm import search similar index "index build" "index rebuild" \
-	"index stats" status; do
+	"index stats" status auto wait; do
 	# shellcheck disable=SC2086
 	expect "vexctl $c --help exits 0" 0 "^Usage: vexctl" -- "$V" $c --help
 done
@@ -128,7 +143,15 @@ expect "k not a number" 2 "is not a number" -- "$V" search . --vector 1 -k ten
 expect "ef below k" 2 "must be at least k" -- "$V" search . --vector 1 -k 20 --ef 10
 expect "search without a query" 2 "give the query" -- "$V" search .
 expect "search with --vector and --from" 2 "not both" -- "$V" search . --vector 1 --from x.npy
-expect "text query (no sidecar yet)" 2 "sidecar" -- "$V" search . "what is love"
+expect "text query and --vector" 2 "text query or --vector/--from, not both" -- "$V" search . "what is love" --vector 1
+expect "empty text query" 2 "the text query is empty" -- "$V" search . "  "
+expect "auto: --space with --off" 2 "exclude each other" -- "$V" auto . --space docs --off
+expect "auto: --off with --clear" 2 "exclude each other" -- "$V" auto . --off --clear
+expect "auto: --existing with --clear" 2 "give it alone or with --space" -- "$V" auto . --existing --clear
+expect "auto: two directories" 2 "unexpected argument" -- "$V" auto a b
+expect "wait: --interval 0" 2 "--interval must be between 1 and 3600000" -- "$V" wait . --interval 0
+expect "wait: negative --timeout" 2 "not a number of seconds" -- "$V" wait . --timeout -1
+expect "wait: --timeout not a number" 2 "not a number of seconds" -- "$V" wait . --timeout soon
 expect "space create without --dim" 2 "--dim is required" -- "$V" space create docs
 expect "dim 0" 2 "--dim must be between 1 and 8192" -- "$V" space create docs --dim 0
 expect "dim 8193" 2 "between 1 and 8192" -- "$V" space create docs --dim 8193
@@ -154,6 +177,8 @@ expect "status on a non-VexFS directory: exit 3" 3 "not on a VexFS volume" -- "$
 expect "put on a non-VexFS file: exit 3" 3 "not on a VexFS volume" -- "$V" put "$VX/plain/f" --vector 1
 expect "space create on a non-VexFS directory: exit 3" 3 "not on a VexFS volume" -- "$V" space create docs --dim 4 "$VX/plain"
 expect "index stats on a non-VexFS directory: exit 3" 3 "not on a VexFS volume" -- "$V" index stats "$VX/plain"
+expect "auto on a non-VexFS directory: exit 3" 3 "not on a VexFS volume" -- "$V" auto "$VX/plain"
+expect "wait on a non-VexFS directory: exit 3" 3 "not on a VexFS volume" -- "$V" wait "$VX/plain"
 expect "a missing file: exit 4" 4 "No such file or directory" -- "$V" get "$VX/plain/missing"
 expect "search on a file: exit 2" 2 "not a directory" -- "$V" search "$VX/plain/f" --vector 1
 
@@ -380,6 +405,195 @@ EOF
 	expect "mock: space set-ef" 0 "default search ef 100" -- vm space set-ef docs 100 "$M"
 	expect "mock: space drop --yes" 0 "dropped space 'l2s'" -- vm space drop l2s "$M" --yes
 	expect "mock: space default --clear" 0 "no default space" -- vm space default "$M/docs" --clear
+
+	# ---- automatic embeddings and text search, on a volume (and state) of their own
+	A=$VX/avol
+	mkdir -p "$A/docs/sub" "$A/docs/off/in" "$A/other" "$A/lib" "$VX/fakebin"
+	for f in docs/a.txt docs/b.md docs/sub/c.txt docs/off/x.txt docs/off/in/y.txt other/o.txt; do
+		echo "text of $f" >"$A/$f"
+	done
+	ln -s a.txt "$A/docs/link"
+	mkfifo "$A/docs/fifo"
+	# va [NAME=VALUE]... ARGS: vexctl on this volume, with the stand-ins below
+	va() {
+		local e=()
+		while [[ $1 == *=* ]]; do e+=("$1"); shift; done
+		env VEXFS_MOCK_ROOT="$A" VEXFS_MOCK_STATE="$VX/auto.state" LD_PRELOAD="$PRE" \
+			VEXCTL_VEXFSD="$VX/fake-vexfsd" PATH="$VX/fakebin:$PATH" "${e[@]}" "$V" "$@"
+	}
+	# the sidecar's embedder: logs its arguments and input, answers (1, 2, 3, 4) as
+	# little-endian float32 (or fails, or answers 3 values, or a NaN)
+	cat >"$VX/fake-vexfsd" <<EOF
+#!/bin/sh
+printf '%s\n' "\$*" >"$VX/vexfsd.args"
+cat >"$VX/vexfsd.in"
+case \${FAKE_VEXFSD:-} in
+fail) echo "fake vexfsd: model \$3 is not loaded" >&2; exit 3 ;;
+dim) printf '\000\000\200\077\000\000\200\077\000\000\200\077' ;;
+nan) printf '\000\000\300\177\000\000\200\077\000\000\200\077\000\000\200\077' ;;
+*) printf '\000\000\200\077\000\000\000\100\000\000\100\100\000\000\200\100' ;;
+esac
+EOF
+	# pdftotext: the same text for any readable PDF
+	cat >"$VX/fakebin/pdftotext" <<'EOF'
+#!/bin/sh
+[ "$1 $2 $4" = "-enc UTF-8 -" ] && [ -r "$3" ] || exit 99
+printf 'Page one text.\n\fPinned   memory\nin the kernel.\n'
+EOF
+	chmod +x "$VX/fake-vexfsd" "$VX/fakebin/pdftotext"
+
+	expect "auto: mock: space create" 0 "created space 'docs'" -- \
+		va space create docs --dim 4 --metric cosine --model minilm --path "$A"
+	expect "auto: mock: space without a model" 0 "created space 'bare'" -- va space create bare --dim 4 --path "$A"
+	expect "auto: no policy yet" 0 "docs: no automatic embeddings$" -- va auto "$A/docs"
+	expect "auto: unknown space: exit 4" 4 "space 'nope' does not exist on $A" -- va auto "$A/docs" --space nope
+	expect "auto: a file is not a directory: exit 2" 2 "not a directory" -- va auto "$A/docs/a.txt"
+	expect "auto --space" 0 "docs: automatic embeddings into space 'docs'$" -- va auto "$A/docs" --space docs
+	expect "auto: a subdirectory inherits" 0 "sub: automatic embeddings into space 'docs' \(inherited\)" -- \
+		va auto "$A/docs/sub"
+	expect "auto --off" 0 "off: automatic embeddings off \(excluded here\)" -- va auto "$A/docs/off" --off
+	expect "auto: a policy inside an excluded subtree" 0 "into space 'docs'$" -- va auto "$A/docs/off/in" --space docs
+	json_ok "auto --json (inherited)" va auto "$A/docs/sub" --json
+	[ "$(jq_ '"%s %s %s" % (d["space"], d["inherited"], d["off"])')" = "docs True False" ] &&
+		pass "auto --json: space, inherited, off" || fail "auto --json: space, inherited, off"
+	json_ok "auto --json (off)" va auto "$A/docs/off" --json
+	[ "$(jq_ '"%s %s %s" % (d["space"], d["inherited"], d["off"])')" = "None False True" ] &&
+		pass "auto --json of an excluded directory" || fail "auto --json of an excluded directory"
+	expect "auto: the owner's ioctl on an old module: exit 3" 3 "does not support this ioctl" -- \
+		va VEXFS_MOCK_NO_AUTO=25 auto "$A/docs"
+
+	# --existing: every regular file under a policy, none in the excluded subtree,
+	# not the symbolic link nor the FIFO
+	expect "auto --existing" 0 "queued 4 existing files for embedding, skipped 1 in excluded subtrees$" -- \
+		va auto "$A/docs" --existing
+	json_ok "auto --existing --json" va auto "$A/docs" --existing --json
+	[ "$(jq_ '"%d %d %d" % (d["existing"]["queued"], d["existing"]["excluded"], d["existing"]["failed"])')" = "4 1 0" ] &&
+		pass "auto --existing --json counts" || fail "auto --existing --json counts"
+	expect "auto --existing: a file that cannot be queued: exit 1" 1 \
+		"sub/c.txt: not queued: Input/output error" -- va VEXFS_MOCK_MARK_FAIL=sub/c.txt auto "$A/docs" --existing
+	grep -q "queued 3 existing files.*, 1 failed" <<<"$OUT" && pass "auto --existing counts the failure" ||
+		fail "auto --existing counts the failure"
+	expect "auto --existing without a policy: exit 4" 4 "other has no automatic-embedding policy" -- \
+		va auto "$A/other" --existing
+	expect "auto --space --existing" 0 "queued 1 existing file for embedding$" -- \
+		va auto "$A/other" --space docs --existing
+
+	# wait: the mock has no sidecar, so what is queued stays queued
+	expect "wait: times out while files are queued: exit 8" 8 \
+		"timed out after 0.3s: 5 files beneath $A still waiting to be embedded$" -- \
+		va wait "$A" --timeout 0.3 --interval 20
+	expect "wait: only beneath DIR" 8 "1 file beneath $A/docs/sub still" -- va wait "$A/docs/sub" --timeout 0.1
+	expect "wait: until the queue drains" 0 "every file is embedded" -- \
+		va VEXFS_MOCK_PENDING="3 0;2 0;1 0;0 0" wait "$A/docs" --interval 10
+	! grep -q $'\r' <<<"$OUT" && pass "wait: no progress line off a terminal" ||
+		fail "wait: no progress line off a terminal"
+	json_ok "wait --space --json" va VEXFS_MOCK_PENDING="2 0;0 0" wait "$A/docs" --space docs --json --interval 10
+	[ "$(jq_ '"%s %d %d %s" % (d["space"], d["stale"], d["failed"], d["timed_out"])')" = "docs 0 0 False" ] &&
+		pass "wait --json counts" || fail "wait --json counts"
+	expect "wait: files that could not be embedded: exit 7" 7 \
+		"1 file beneath $A/docs could not be embedded" -- \
+		va VEXFS_MOCK_PENDING="3 0;2 1;1 1" wait "$A/docs" --interval 10
+	expect "wait: timeout with failures: exit 8" 8 "3 files beneath .* still waiting to be embedded \(1 failed\)" -- \
+		va VEXFS_MOCK_PENDING="4 1" wait "$A/docs" --interval 10 --timeout 0.2
+	expect "wait: unknown space: exit 4" 4 "space 'nope' does not exist" -- va wait "$A" --space nope
+	if command -v script >/dev/null; then
+		# shellcheck disable=SC2016
+		run script -qec "$(printf '%q ' env VEXFS_MOCK_ROOT="$A" VEXFS_MOCK_STATE="$VX/auto.state" \
+			LD_PRELOAD="$PRE" VEXFS_MOCK_PENDING="3 0;3 0;3 0;0 0" "$V" wait "$A" --interval 150)" /dev/null
+		grep -q "waiting: 3 files to embed beneath" <<<"$OUT" && grep -q "every file is embedded" <<<"$OUT" &&
+			pass "wait: a progress line on a terminal" || fail "wait: a progress line on a terminal"
+	fi
+
+	# status: the queue per space
+	expect "status: automatic embeddings" 0 "5 files waiting to be embedded \(0 failed\)" -- va status "$A"
+	grep -Eq "^SPACE +EMBEDDED +STALE +IN FLIGHT +FAILED +SIDECARS +LAST ERROR" <<<"$OUT" &&
+		grep -Eq "^docs +0 +5 +0 +0 +0 +-$" <<<"$OUT" &&
+		pass "status: the automatic-embedding table" || fail "status: the automatic-embedding table"
+	expect "status: the last error" 0 "Input/output error: cannot extract text \(inode 42\)" -- \
+		va VEXFS_MOCK_STATUS="5 1 2 1 5 42 cannot extract text" status "$A"
+	json_ok "status --json with the last error" va VEXFS_MOCK_STATUS="5 1 2 1 5 42 cannot extract text" status "$A" --json
+	[ "$(jq_ '"%(stale)d %(failed)d %(in_flight)d %(sidecars)d" % d["spaces"][0]["auto"] + " %(errno)d %(error)s|%(message)s|%(ino)d" % d["spaces"][0]["auto"]["last_error"]')" = \
+		"5 1 2 1 5 Input/output error|cannot extract text|42" ] &&
+		pass "status --json: the auto object" || fail "status --json: the auto object"
+	for e in 25 22; do
+		expect "status on a module without automatic embeddings ($e)" 0 \
+			"Automatic embeddings: not supported by this VexFS module" -- va VEXFS_MOCK_NO_AUTO=$e status "$A"
+		json_ok "status --json on a module without automatic embeddings ($e)" va VEXFS_MOCK_NO_AUTO=$e status "$A" --json
+		[ "$(jq_ '[s["auto"] for s in d["spaces"]]')" = "[None, None]" ] &&
+			pass "status --json: auto is null ($e)" || fail "status --json: auto is null ($e)"
+	done
+	expect "auto --clear" 0 "docs: no automatic embeddings$" -- va auto "$A/docs" --clear
+
+	# text search: the query goes through the embedder, passages come from the files
+	L=$A/lib
+	printf 'The quick brown fox.\n\n   Memory   pinning\tis hard.\n' >"$L/a.txt"
+	printf '%s' '<html><head><style>p{color:red}</style><script>var s = "<p>";</script></head><body><p class="x">Fish &amp; chips &lt;3 &quot;tasty&quot; &#39;ok&#39;&nbsp;&#x263A;</p><!-- hidden --><p>second</p></body></html>' >"$L/page.html"
+	# a PDF is known by its magic, an HTML document by its name or its first tag
+	printf '%%PDF-1.4 (the stand-in pdftotext does not read it)\n' >"$L/scan.dat"
+	printf '<!DOCTYPE html><template><p>no</p></template><p>Sniffed &amp; stripped</p>\n' >"$L/note"
+	python3 -c "print('long ' * 100)" >"$L/long.txt"
+	echo "soon gone" >"$L/gone.txt"
+	HTAG=$(grep -bo 'class=' "$L/page.html" | cut -d: -f1)
+	for p in "a.txt 0:21 1,2,3,4" "a.txt 21:100 1,0,0,0" "page.html 20:1000 1,2,3,3.9" \
+		"page.html $HTAG:40 1,2,3,3.7" "scan.dat 16:30 1,2,3,3.8" "long.txt 0:0 1,2,3,3.6" \
+		"gone.txt 0:0 1,2,3,3.5" "note 0:100 1,2,3,3.4"; do
+		read -r pf pc pv <<<"$p"
+		va put "$L/$pf" --space docs --chunk "$pc" --vector "$pv" >/dev/null || fail "text search: put $p"
+	done
+	rm "$L/gone.txt"
+	expect "search with a text query" 0 "RANK +DISTANCE +PATH +CHUNK +STALE +PASSAGE" -- \
+		va search "$L" "how is memory pinned?" --space docs -k 10
+	grep -Eq "^ +1 +0 +$L/a.txt +0:21 +- +The quick brown fox\.$" <<<"$OUT" &&
+		pass "text search: the nearest passage first" || fail "text search: the nearest passage first"
+	grep -q "Memory pinning is hard\.$" <<<"$OUT" && pass "text search: whitespace collapsed" ||
+		fail "text search: whitespace collapsed"
+	LONG=$(grep -o 'long long.*' <<<"$OUT")
+	[ "${#LONG}" -le 160 ] && [ "${#LONG}" -ge 150 ] && [ "${LONG: -3}" = ... ] &&
+		pass "text search: long passages shortened to 160 characters" ||
+		fail "text search: long passages shortened to 160 characters" "${#LONG}: $LONG"
+	[ "$(cat "$VX/vexfsd.args")" = "embed --expect-model minilm --format f32" ] &&
+		[ "$(cat "$VX/vexfsd.in")" = "how is memory pinned?" ] &&
+		pass "text search: vexfsd embed --expect-model MODEL --format f32, the query on its input" ||
+		fail "text search: vexfsd embed --expect-model MODEL --format f32, the query on its input" \
+			"$(cat "$VX/vexfsd.args" "$VX/vexfsd.in")"
+	json_ok "search --json with a text query" va search "$L" "fish" --space docs -k 10 --json
+	if python3 -c "
+import json, sys
+d = json.loads(sys.argv[1]); htag = int(sys.argv[2])
+assert d['query'] == 'fish', d
+got = {(r['relpath'], r['offset']): r.get('passage') for r in d['results']}
+want = {('a.txt', 0): 'The quick brown fox.',
+        ('a.txt', 21): 'Memory pinning is hard.',
+        ('page.html', 20): 'Fish & chips <3 \"tasty\" \'ok\' \u263a second',
+        ('page.html', htag): 'Fish & chips <3 \"t',
+        ('scan.dat', 16): 'Pinned memory in the kernel.',
+        ('note', 0): 'Sniffed & stripped',
+        ('long.txt', 0): ' '.join(['long'] * 100),
+        ('gone.txt', 0): None}
+assert got == want, (got, want)
+assert 'passage' not in [r for r in d['results'] if r['relpath'] == 'gone.txt'][0]
+" "$OUT" "$HTAG" 2>"$VX/err"; then
+		pass "text search --json: passages (text, HTML stripped and decoded, PDF text, whole, unreadable omitted)"
+	else
+		OUT="$OUT$(cat "$VX/err")" fail "text search --json: passages (text, HTML stripped and decoded, PDF text, whole, unreadable omitted)"
+	fi
+	expect "text search: unknown space: exit 4" 4 "space 'nope' does not exist" -- va search "$L" "fish" --space nope
+	expect "text search: a space without a model: exit 2" 2 "space 'bare' records no model" -- \
+		va search "$L" "fish" --space bare
+	expect "text search: the embedder fails: exit 1" 1 "failed \(exit status 3\)" -- \
+		va FAKE_VEXFSD=fail search "$L" "fish" --space docs
+	grep -q "fake vexfsd: model minilm is not loaded" <<<"$OUT" &&
+		pass "text search: the embedder's messages are passed through" ||
+		fail "text search: the embedder's messages are passed through"
+	expect "text search: dimension mismatch: exit 1" 1 \
+		"dimension mismatch: .* returned a vector of 3 values for model 'minilm', but space 'docs' has dimension 4" -- \
+		va FAKE_VEXFSD=dim search "$L" "fish" --space docs
+	expect "text search: a NaN from the embedder: exit 1" 1 "unusable vector: value 0 is not finite" -- \
+		va FAKE_VEXFSD=nan search "$L" "fish" --space docs
+	expect "text search: no embedder: exit 1" 1 "cannot run '$VX/missing-vexfsd': No such file" -- \
+		va VEXCTL_VEXFSD="$VX/missing-vexfsd" search "$L" "fish" --space docs
+	expect "text search: vexfsd from PATH by default" 1 "cannot run 'vexfsd'" -- \
+		va VEXCTL_VEXFSD= PATH=/nonexistent search "$L" "fish" --space docs
 fi
 
 if [ -z "${VEXCTL_SOURCED:-}" ]; then

@@ -4,8 +4,16 @@
  * compile time, plus a few libvexfs helpers that need no kernel.  Built
  * with -Wall -Werror against include/vexfs/libvexfs.h and the uapi header
  * (tests/tools/test-vexctl.sh), once with plain -I flags and once with
- * pkg-config --cflags --libs libvexfs.
+ * pkg-config --cflags --libs libvexfs.  With -DABI_ONLY only the uapi
+ * header and the compile-time checks remain, so that -m32 -ffreestanding
+ * -fsyntax-only proves the layout is the same on 32-bit ABIs (where __u64
+ * is only 4-byte aligned) without 32-bit C library headers.
  */
+#ifdef ABI_ONLY
+#include <stddef.h>
+#include <linux/vexfs.h>
+#define static_assert _Static_assert
+#else
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <vexfs/libvexfs.h>
+#endif
 
 #define OFF(t, f, o) static_assert(offsetof(struct t, f) == (o), #t "." #f " at " #o)
 
@@ -95,6 +104,39 @@ OFF(vexfs_search, paths_size, 112);
 OFF(vexfs_search, reserved0, 116);
 OFF(vexfs_search, reserved, 120);
 
+/*
+ * struct vexfs_auto was laid out for natural alignment with no implicit
+ * padding: every __u64 at a multiple of 8, the size a multiple of 8, and
+ * the members adding up to the size.  The same layout then holds where
+ * __u64 is 4-byte aligned (i386).
+ */
+static_assert(sizeof(struct vexfs_auto) == 288, "vexfs_auto is 288 bytes");
+OFF(vexfs_auto, size, 0);
+OFF(vexfs_auto, op, 4);
+OFF(vexfs_auto, flags, 8);
+OFF(vexfs_auto, reserved0, 12);
+OFF(vexfs_auto, name, 16);
+OFF(vexfs_auto, stale, 80);
+OFF(vexfs_auto, failed, 88);
+OFF(vexfs_auto, in_flight, 96);
+OFF(vexfs_auto, embedded, 104);
+OFF(vexfs_auto, sidecars, 112);
+OFF(vexfs_auto, last_errno, 116);
+OFF(vexfs_auto, last_error_ino, 120);
+OFF(vexfs_auto, last_error, 128);
+OFF(vexfs_auto, reserved, 256);
+#define MSZ(t, f) sizeof(((struct t *)0)->f)
+static_assert(MSZ(vexfs_auto, size) + MSZ(vexfs_auto, op) + MSZ(vexfs_auto, flags) +
+	      MSZ(vexfs_auto, reserved0) + MSZ(vexfs_auto, name) + MSZ(vexfs_auto, stale) +
+	      MSZ(vexfs_auto, failed) + MSZ(vexfs_auto, in_flight) +
+	      MSZ(vexfs_auto, embedded) + MSZ(vexfs_auto, sidecars) +
+	      MSZ(vexfs_auto, last_errno) + MSZ(vexfs_auto, last_error_ino) +
+	      MSZ(vexfs_auto, last_error) + MSZ(vexfs_auto, reserved) ==
+	      sizeof(struct vexfs_auto), "vexfs_auto has no implicit padding");
+static_assert(sizeof(struct vexfs_auto) % 8 == 0, "vexfs_auto ends 8-aligned");
+static_assert(VEXFS_AUTO_ERROR_MAX == 128 && VEXFS_AUTO_OFF == 1 && VEXFS_AUTO_INHERITED == 2 &&
+	      VEXFS_AUTO_SET == 1 && VEXFS_AUTO_MARK == 5, "VEXFS_AUTO_* values");
+
 /* _IOWR(0xE7, nr, struct): direction 3, size, type, nr */
 static_assert(VEXFS_IOC_MANAGE == ((3U << 30) | (424U << 16) | (0xE7 << 8) | 1), "MANAGE number");
 static_assert(VEXFS_IOC_EMB_ADD == ((3U << 30) | (152U << 16) | (0xE7 << 8) | 2), "EMB_ADD number");
@@ -102,6 +144,9 @@ static_assert(VEXFS_IOC_EMB_GET == ((3U << 30) | (152U << 16) | (0xE7 << 8) | 3)
 static_assert(VEXFS_IOC_EMB_UPDATE == ((3U << 30) | (152U << 16) | (0xE7 << 8) | 4), "EMB_UPDATE number");
 static_assert(VEXFS_IOC_EMB_DELETE == ((3U << 30) | (152U << 16) | (0xE7 << 8) | 5), "EMB_DELETE number");
 static_assert(VEXFS_IOC_SEARCH == ((3U << 30) | (152U << 16) | (0xE7 << 8) | 6), "SEARCH number");
+static_assert(VEXFS_IOC_AUTO == ((3U << 30) | (288U << 16) | (0xE7 << 8) | 7), "AUTO number");
+
+#ifndef ABI_ONLY
 
 static int failed;
 
@@ -109,6 +154,24 @@ static void check(int ok, const char *what)
 {
 	printf("%s: abi: %s\n", ok ? "PASS" : "FAIL", what);
 	failed += !ok;
+}
+
+/* The automatic-embedding wrappers' own argument checks, off VexFS. */
+static void check_auto(void)
+{
+	struct vexfs_auto a;
+	int fd = open("/", O_RDONLY | O_DIRECTORY);
+
+	memset(&a, 0xff, sizeof(a));
+	check(vexfs_auto_get(fd, &a) == -ENOTTY, "auto_get off VexFS is -ENOTTY");
+	check(vexfs_auto_set(fd, "docs", 1) == -EINVAL, "auto_set with a space and off is -EINVAL");
+	check(vexfs_auto_status(fd, NULL, &a) == -EINVAL &&
+	      vexfs_auto_status(fd, "", &a) == -EINVAL, "auto_status needs a space name");
+	check(vexfs_auto_pending(fd, "0123456789012345678901234567890123456789012345678901234567890123",
+				 &a) == -EINVAL, "auto_pending refuses a name of 64 bytes");
+	check(vexfs_auto_mark(fd, NULL) == -ENOTTY && vexfs_auto_pending(fd, NULL, NULL) == -ENOTTY,
+	      "auto_mark and auto_pending off VexFS are -ENOTTY");
+	close(fd);
 }
 
 int main(void)
@@ -142,6 +205,8 @@ int main(void)
 	check(vexfs_space_drop(fd, "") == -EINVAL, "space_drop(\"\") is -EINVAL");
 	close(fd);
 	check(strstr(vexfs_strerror(-ENOTTY), "VexFS") != NULL, "vexfs_strerror explains ENOTTY");
+	check_auto();
 	printf("libvexfs %s\n", vexfs_version());
 	return failed ? 1 : 0;
 }
+#endif /* !ABI_ONLY */

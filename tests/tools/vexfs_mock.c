@@ -7,10 +7,22 @@
  *       LD_PRELOAD=build/vexfs_mock.so vexctl ...
  *
  * Files under VEXFS_MOCK_ROOT report the VexFS f_type; VEXFS_IOC_* on them
- * are answered from a state file (spaces, directory defaults, embeddings)
- * with the argument checks of docs/IOCTL.md that matter to the tools.  It
- * is a test double, not a model of the kernel: exact search only, data
- * version = the file's mtime in ns, no permission checks.
+ * are answered from a state file (spaces, directory defaults, embeddings,
+ * automatic-embedding policies and queued files) with the argument checks
+ * of docs/IOCTL.md that matter to the tools.  It is a test double, not a
+ * model of the kernel: exact search only, data version = the file's mtime
+ * in ns, no permission checks, no sidecars (nothing queued ever gets
+ * embedded).  For VEXFS_IOC_AUTO, the environment can stand in for what a
+ * test cannot produce:
+ *
+ *   VEXFS_MOCK_NO_AUTO=25|22     AUTO fails with ENOTTY or EINVAL (an older module)
+ *   VEXFS_MOCK_PENDING="3 0;1 0;0 0"   the stale and failed counts the
+ *                                successive PENDING calls of one process
+ *                                return (the last one repeats); without it,
+ *                                the files queued by MARK beneath the directory
+ *   VEXFS_MOCK_STATUS="stale failed in_flight sidecars errno ino message"
+ *                                what STATUS returns for every space
+ *   VEXFS_MOCK_MARK_FAIL=text    MARK of a path containing text fails with EIO
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -18,6 +30,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +56,25 @@ static struct { uint64_t ino; uint32_t space; } defs[256];
 static uint32_t ndefs;
 static struct emb **embs;
 static size_t nembs;
+
+/* automatic embeddings: directory policies by inode, queued files */
+#define POLICY_OFF	UINT32_MAX	/* the directory excludes its subtree */
+struct policy {
+	uint64_t ino;
+	uint32_t space;		/* space id or POLICY_OFF */
+	uint32_t pad;
+};
+static struct policy pols[256];
+static uint32_t npols;
+
+struct mark {
+	uint64_t ino;
+	uint32_t space;
+	uint32_t pad;
+	char path[PATH_MAX];
+};
+static struct mark *marks;
+static uint32_t nmarks;
 
 static const char *root(void)
 {
@@ -99,6 +131,12 @@ static void load(void)
 		if (fread(embs[nembs]->v, 4, h.dim, f) != h.dim)
 			break;
 	}
+	if (fread(&npols, 4, 1, f) != 1 || fread(pols, sizeof(pols[0]), npols, f) != npols ||
+	    fread(&nmarks, 4, 1, f) != 1)
+		npols = nmarks = 0;
+	marks = calloc(nmarks + 1, sizeof(*marks));
+	if (fread(marks, sizeof(*marks), nmarks, f) != nmarks)
+		nmarks = 0;
 	fclose(f);
 }
 
@@ -119,6 +157,10 @@ static void save(void)
 	fwrite(&n, 4, 1, f);
 	for (i = 0; i < nembs; i++)
 		fwrite(embs[i], sizeof(struct emb) + embs[i]->dim * 4, 1, f);
+	fwrite(&npols, 4, 1, f);
+	fwrite(pols, sizeof(pols[0]), npols, f);
+	fwrite(&nmarks, 4, 1, f);
+	fwrite(marks, sizeof(*marks), nmarks, f);
 	fclose(f);
 }
 
@@ -492,6 +534,232 @@ static int search(int fd, struct vexfs_search *q)
 	return 0;
 }
 
+/* ------------------------------------------------------------ automatic embeddings */
+
+static struct policy *own_policy(uint64_t ino)
+{
+	uint32_t i;
+
+	for (i = 0; i < npols; i++)
+		if (pols[i].ino == ino)
+			return &pols[i];
+	return NULL;
+}
+
+/*
+ * The space of the policy in effect for the directory path (0: none): its
+ * own, else the nearest ancestor's up to VEXFS_MOCK_ROOT.  *own gets the
+ * directory's own entry, or NULL.
+ */
+static uint32_t policy_of(const char *path, struct policy **own)
+{
+	char p[PATH_MAX], *slash;
+	struct policy *pol;
+	struct stat st;
+	int first;
+
+	snprintf(p, sizeof(p), "%s", path);
+	*own = NULL;
+	for (first = 1;; first = 0) {
+		pol = stat(p, &st) ? NULL : own_policy(st.st_ino);
+		if (first)
+			*own = pol;
+		if (pol)
+			return pol->space == POLICY_OFF ? 0 : pol->space;
+		if (!strcmp(p, root()) || !(slash = strrchr(p, '/')) || slash == p)
+			return 0;
+		*slash = 0;
+	}
+}
+
+static int beneath(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+static int auto_set(struct vexfs_auto *a, struct stat *st)
+{
+	struct vexfs_space_info *s = NULL;
+	struct policy *pol;
+
+	if (!S_ISDIR(st->st_mode))
+		return -ENOTDIR;
+	if ((a->flags & ~VEXFS_AUTO_OFF) || (a->name[0] && a->flags))
+		return -EINVAL;
+	if (a->name[0] && !(s = find_space(a->name)))
+		return -ENOENT;
+	pol = own_policy(st->st_ino);
+	if (!s && !a->flags) {
+		if (pol)
+			*pol = pols[--npols];
+		return 1;
+	}
+	if (!pol) {
+		if (npols == sizeof(pols) / sizeof(pols[0]))
+			return -ENOSPC;
+		pol = &pols[npols++];
+	}
+	pol->ino = st->st_ino;
+	pol->space = s ? s->space_id : POLICY_OFF;
+	return 1;
+}
+
+static int auto_get(struct vexfs_auto *a, struct stat *st, const char *path)
+{
+	struct vexfs_space_info *s;
+	struct policy *own;
+	uint32_t id;
+
+	if (!S_ISDIR(st->st_mode))
+		return -ENOTDIR;
+	if (a->flags || a->name[0])
+		return -EINVAL;
+	id = policy_of(path, &own);
+	if (own && own->space == POLICY_OFF)
+		a->flags |= VEXFS_AUTO_OFF;
+	if (!own && id)
+		a->flags |= VEXFS_AUTO_INHERITED;
+	s = space_by_id(id);
+	if (s)
+		strcpy(a->name, s->name);
+	return 0;
+}
+
+static int auto_status(struct vexfs_auto *a)
+{
+	const char *env = getenv("VEXFS_MOCK_STATUS");
+	struct vexfs_space_info *s;
+	unsigned long long stale, failed, flight, ino;
+	unsigned int cars;
+	int err, used = 0;
+	uint32_t i;
+
+	if (a->flags || !a->name[0])
+		return -EINVAL;
+	s = find_space(a->name);
+	if (!s)
+		return -ENOENT;
+	a->embedded = count_in(s->space_id);
+	if (env && sscanf(env, "%llu %llu %llu %u %d %llu %n", &stale, &failed, &flight,
+			  &cars, &err, &ino, &used) >= 6) {
+		a->stale = stale;
+		a->failed = failed;
+		a->in_flight = flight;
+		a->sidecars = cars;
+		a->last_errno = err;
+		a->last_error_ino = ino;
+		snprintf(a->last_error, sizeof(a->last_error), "%s", env + used);
+		return 0;
+	}
+	for (i = 0; i < nmarks; i++)
+		a->stale += marks[i].space == s->space_id;
+	return 0;
+}
+
+static int auto_pending(struct vexfs_auto *a, struct stat *st, const char *path)
+{
+	static unsigned int calls;	/* of this process: VEXFS_MOCK_PENDING's step */
+	const char *env = getenv("VEXFS_MOCK_PENDING");
+	struct vexfs_space_info *s = NULL;
+	unsigned long long stale, failed;
+	unsigned int step = 0;
+	uint32_t i;
+
+	if (!S_ISDIR(st->st_mode))
+		return -ENOTDIR;
+	if (a->flags)
+		return -EINVAL;
+	if (a->name[0] && !(s = find_space(a->name)))
+		return -ENOENT;
+	if (env) {
+		/* the entry of this call, or the last one */
+		for (;;) {
+			if (sscanf(env, "%llu %llu", &stale, &failed) != 2)
+				return -EINVAL;
+			if (step++ == calls || !strchr(env, ';'))
+				break;
+			env = strchr(env, ';') + 1;
+		}
+		calls++;
+		a->stale = stale;
+		a->failed = failed;
+		return 0;
+	}
+	for (i = 0; i < nmarks; i++)
+		a->stale += (!s || marks[i].space == s->space_id) &&
+			beneath(marks[i].path, path);
+	return 0;
+}
+
+static int auto_mark(struct vexfs_auto *a, struct stat *st, const char *path)
+{
+	const char *fail = getenv("VEXFS_MOCK_MARK_FAIL");
+	struct vexfs_space_info *s;
+	char dir[PATH_MAX];
+	struct policy *own;
+	uint32_t id, i;
+
+	if (!S_ISREG(st->st_mode) || a->flags)
+		return -EINVAL;
+	if (fail && *fail && strstr(path, fail))
+		return -EIO;
+	if (a->name[0]) {
+		s = find_space(a->name);
+		if (!s)
+			return -ENOENT;
+		id = s->space_id;
+	} else {
+		snprintf(dir, sizeof(dir), "%s", path);
+		*strrchr(dir, '/') = 0;
+		id = policy_of(dir, &own);
+		if (!id)
+			return -ENOENT;
+	}
+	for (i = 0; i < nmarks; i++)
+		if (marks[i].ino == st->st_ino && marks[i].space == id)
+			return 0;
+	marks = realloc(marks, (nmarks + 1) * sizeof(*marks));
+	memset(&marks[nmarks], 0, sizeof(*marks));
+	marks[nmarks].ino = st->st_ino;
+	marks[nmarks].space = id;
+	snprintf(marks[nmarks].path, sizeof(marks[nmarks].path), "%s", path);
+	nmarks++;
+	return 1;
+}
+
+static int mock_auto(int fd, struct vexfs_auto *a)
+{
+	const char *old = getenv("VEXFS_MOCK_NO_AUTO");
+	size_t out = offsetof(struct vexfs_auto, stale);
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (old && *old)
+		return -atoi(old);
+	/* the output fields must come in zeroed, like reserved ones */
+	if (a->size != sizeof(*a) || a->reserved0 || !zero(a->reserved, sizeof(a->reserved)) ||
+	    strnlen(a->name, 64) == 64 ||
+	    !zero((char *)a + out, offsetof(struct vexfs_auto, reserved) - out))
+		return -EINVAL;
+	fstat(fd, &st);
+	fd_path(fd, path);
+	switch (a->op) {
+	case VEXFS_AUTO_SET:
+		return auto_set(a, &st);
+	case VEXFS_AUTO_GET:
+		return auto_get(a, &st, path);
+	case VEXFS_AUTO_STATUS:
+		return auto_status(a);
+	case VEXFS_AUTO_PENDING:
+		return auto_pending(a, &st, path);
+	case VEXFS_AUTO_MARK:
+		return auto_mark(a, &st, path);
+	}
+	return -EINVAL;
+}
+
 int ioctl(int fd, unsigned long req, ...)
 {
 	static int (*real)(int, unsigned long, ...);
@@ -525,6 +793,9 @@ int ioctl(int fd, unsigned long req, ...)
 	case VEXFS_IOC_SEARCH:
 		r = search(fd, arg);
 		break;
+	case VEXFS_IOC_AUTO:
+		r = mock_auto(fd, arg);
+		break;
 	default:
 		r = -ENOTTY;
 	}
@@ -536,6 +807,9 @@ int ioctl(int fd, unsigned long req, ...)
 		drop_emb(nembs - 1);
 	free(embs);
 	embs = NULL;
+	free(marks);
+	marks = NULL;
+	nmarks = 0;
 	if (r < 0) {
 		errno = -r;
 		return -1;

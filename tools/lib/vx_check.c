@@ -141,6 +141,7 @@ const char *vk_item_type_name(u8 type)
 	case VX_ITEM_SPACE: return "SPACE";
 	case VX_ITEM_VBLOCK: return "VBLOCK";
 	case VX_ITEM_VLINKS: return "VLINKS";
+	case VX_ITEM_STALE: return "STALE";
 	}
 	return NULL;
 }
@@ -712,6 +713,8 @@ void vk_inode_decode(const struct vx_inode_item *d, struct vx_inode_data *c, u64
 	c->parent = le64_to_cpu(d->parent);
 	c->rdev = le32_to_cpu(d->rdev);
 	c->flags = le32_to_cpu(d->flags);
+	c->default_space = le32_to_cpu(d->default_space);
+	c->auto_space = le32_to_cpu(d->auto_space);
 }
 
 const char *vk_inode_problem(const struct vx_inode_data *c)

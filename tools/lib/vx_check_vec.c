@@ -267,6 +267,8 @@ void vk_vec_item(struct vk_vec *vc, const struct vx_ckey *k, const u8 *data, u32
 			memcpy(&vc->vb[vc->nvb].ptr, data, size);
 		vc->nvb++;
 		return;
+	case VX_ITEM_STALE:
+		return;		/* the caller checks it against the inodes */
 	case VX_ITEM_VLINKS:
 		if (!vgrow((void **)&vc->vl, &vc->capvl, vc->nvl + 1, sizeof(*vc->vl)))
 			break;
@@ -587,4 +589,35 @@ u64 vk_vec_nblocks(const struct vk_vec *vc)
 u32 vk_vec_nspaces(const struct vk_vec *vc)
 {
 	return vc->nspaces;
+}
+
+enum vk_space_state vk_vec_space_state(const struct vk_vec *vc, u32 id)
+{
+	const struct vk_vspace *s;
+
+	if (id == 0 || id > VX_SPACE_ID_MAX)
+		return VK_SPACE_NONE;
+	s = vc->spaces[id];
+	if (!s)
+		return VK_SPACE_NONE;
+	/* a malformed space item still names a space (reported already) */
+	return s->dropped ? VK_SPACE_DROPPED : VK_SPACE_LIVE;
+}
+
+const char *vk_stale_decode(const u8 *data, u32 size, struct vk_stale *out)
+{
+	struct vx_stale_item it;
+
+	memset(out, 0, sizeof(*out));
+	if (size != sizeof(it))
+		return "has the wrong size";
+	memcpy(&it, data, sizeof(it));
+	out->flags = le32_to_cpu(it.flags);
+	out->failed_errno = le32_to_cpu(it.failed_errno);
+	out->failed_version = le64_to_cpu(it.failed_version);
+	if (out->flags & ~(u32)VX_STALE_FAILED)
+		return "has unknown flags";
+	if (!(out->flags & VX_STALE_FAILED) && (out->failed_errno || out->failed_version))
+		return "records a failure without the FAILED flag";
+	return NULL;
 }

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include "vexctl.h"
@@ -403,25 +402,15 @@ static int make_parents(int dirfd, const char *rel)
 	return err;
 }
 
-static double now_s(void)
+static void progress(struct status_line *sl, size_t done, size_t total,
+		     size_t files)
 {
-	struct timespec ts;
+	int w = 30, filled = total ? (int)((double)done / (double)total * w) : w;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void progress(size_t done, size_t total, size_t files, bool final)
-{
-	int w = 30, filled = total ? (int)((double)done / (double)total * w) : w, i;
-
-	fprintf(stderr, "\rimport: [");
-	for (i = 0; i < w; i++)
-		fputc(i < filled ? '#' : ' ', stderr);
-	fprintf(stderr, "] %zu/%zu vectors (%.0f%%), %zu files", done, total,
-		total ? 100.0 * (double)done / (double)total : 100.0, files);
-	if (final)
-		fputs("\r\033[K", stderr);
+	status_line(sl, false, "import: [%.*s%*s] %zu/%zu vectors (%.0f%%), %zu files",
+		    filled, "##############################", w - filled, "",
+		    done, total, total ? 100.0 * (double)done / (double)total : 100.0,
+		    files);
 }
 
 int cmd_import(int argc, char **argv)
@@ -435,8 +424,7 @@ int cmd_import(int argc, char **argv)
 	size_t nrows, i, j, done = 0, files = 0, calls = 0;
 	uint32_t batch;
 	float *buf;
-	double last = 0;
-	bool bar;
+	struct status_line bar;
 	char err[256];
 	int dirfd, e;
 
@@ -465,7 +453,7 @@ int cmd_import(int argc, char **argv)
 	qsort(rows, nrows, sizeof(*rows), row_cmp);
 	chunks = xcalloc(batch, sizeof(*chunks));
 	buf = xcalloc((size_t)batch * info.dim, sizeof(float));
-	bar = !a.quiet && !a.json && isatty(STDERR_FILENO);
+	status_init(&bar, a.quiet || a.json);
 
 	for (i = 0; i < nrows; i = j) {
 		const char *path = rows[i].path;
@@ -500,8 +488,7 @@ int cmd_import(int argc, char **argv)
 			calls++;
 			first = false;
 			if (e) {
-				if (bar)
-					progress(done, nrows, files, true);
+				status_clear(&bar);
 				if (e == -EEXIST)
 					die(EX_EXISTS, "%s line %zu: %s already has an embedding for one of its chunks in space '%s' (use --replace); %zu vectors were imported before",
 					    a.files, rows[i].line, path, info.name, done);
@@ -511,13 +498,9 @@ int cmd_import(int argc, char **argv)
 			done += n;
 		}
 		close(fd);
-		if (bar && now_s() - last > 0.1) {
-			progress(done, nrows, files, false);
-			last = now_s();
-		}
+		progress(&bar, done, nrows, files);
 	}
-	if (bar)
-		progress(done, nrows, files, true);
+	status_clear(&bar);
 	if (a.json) {
 		struct json jj;
 

@@ -452,7 +452,7 @@ static bool looks_text(const unsigned char *d, size_t len)
 	return len > 0;
 }
 
-static const char *ext_of(const char *path)
+const char *ext_of(const char *path)
 {
 	const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
 
@@ -555,4 +555,31 @@ bool vecs_from_args(const struct args *a, struct vecs *v)
 		return false;
 	}
 	return true;
+}
+
+int vecs_from_f32le(const void *data, size_t len, struct vecs *out,
+		    char *err, size_t errlen)
+{
+	const unsigned char *d = data;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!len || len % 4) {
+		snprintf(err, errlen, "%zu bytes are not float32 values", len);
+		return -1;
+	}
+	out->n = len / 4;
+	out->v = xcalloc(out->n, sizeof(float));
+	for (i = 0; i < out->n; i++) {
+		uint32_t bits = le32(d + 4 * i);
+
+		memcpy(&out->v[i], &bits, 4);
+	}
+	out->rows = 1;
+	out->cols = out->n;
+	if (check_finite(out, err, errlen)) {
+		vecs_free(out);
+		return -1;
+	}
+	return 0;
 }

@@ -6,6 +6,7 @@
  *   vexctl put|get|rm FILE ...      vexctl import DIR ...
  *   vexctl search DIR ...           vexctl similar FILE ...
  *   vexctl index build|rebuild|stats DIR ...   vexctl status MOUNTPOINT
+ *   vexctl auto DIR ...             vexctl wait DIR ...
  *
  * Everything goes through libvexfs (lib/libvexfs.c).  man/vexctl.8 is the
  * reference; this file holds the dispatcher, option parsing, messages and
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -167,6 +169,10 @@ static const struct {
 	{ "create", no_argument, OPT_CREATE, 0, NULL },
 	{ "all-spaces", no_argument, OPT_ALL_SPACES, 0, NULL },
 	{ "quiet", no_argument, OPT_QUIET, 'q', NULL },
+	{ "off", no_argument, OPT_OFF, 0, NULL },
+	{ "existing", no_argument, OPT_EXISTING, 0, NULL },
+	{ "timeout", required_argument, OPT_TIMEOUT, 't', NULL },
+	{ "interval", required_argument, OPT_INTERVAL, 0, NULL },
 };
 
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -199,6 +205,20 @@ uint32_t parse_u32(const char *s, uint32_t min, uint32_t max, const char *what)
 		usage_error("%s must be between %u and %u (got %s)", what, min,
 			    max, s);
 	return (uint32_t)v;
+}
+
+double parse_seconds(const char *s, double max, const char *what)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || !isfinite(v) || !isdigit((unsigned char)*s))
+		usage_error("%s: '%s' is not a number of seconds", what, s);
+	if (v > max)
+		usage_error("%s must be at most %.0f seconds (got %s)", what, max, s);
+	return v;
 }
 
 static bool parse_size(const char *s, char **end, __u64 *out)
@@ -348,6 +368,15 @@ void parse_args(int argc, char **argv, const char *allowed, const char *help,
 		case OPT_CREATE: a->create = true; break;
 		case OPT_ALL_SPACES: a->all_spaces = true; break;
 		case OPT_QUIET: a->quiet = true; break;
+		case OPT_OFF: a->off = true; break;
+		case OPT_EXISTING: a->existing = true; break;
+		case OPT_TIMEOUT:
+			a->timeout_s = parse_seconds(optarg, 1e8, "--timeout");
+			break;
+		case OPT_INTERVAL:
+			a->interval_ms = parse_u32(optarg, 1, 3600000, "--interval");
+			a->have_interval = true;
+			break;
 		case ':':
 			if (optopt && optopt < 256)
 				usage_error("option '-%c' needs an argument", optopt);
@@ -626,15 +655,20 @@ static const char main_help[] =
 "  rm FILE [--chunk OFF:LEN]...     delete a file's embeddings\n"
 "  import DIR --vectors FILE --files LIST   bulk import\n"
 "Search:\n"
+"  search DIR \"TEXT\" -k N          nearest passages under DIR (text query)\n"
 "  search DIR (--vector ... | --from FILE) -k N   nearest chunks under DIR\n"
 "  similar FILE -k N                files like FILE\n"
+"Automatic embeddings:\n"
+"  auto DIR [--space S|--off|--clear] [--existing]   show or set the policy\n"
+"  wait DIR [--space S] [--timeout SECONDS]   until everything is embedded\n"
 "Index and status:\n"
 "  index build|rebuild|stats DIR    link pending vectors, rebuild, statistics\n"
-"  status MOUNTPOINT                every space: vectors, indexed, memory\n"
+"  status MOUNTPOINT                every space: vectors, index, embedding queue\n"
 "\n"
 "Every command takes --help, and --json where it prints data.\n"
 "Exit status: 0 ok, 1 failed, 2 usage or bad input, 3 not a VexFS volume,\n"
-"4 not found, 5 permission denied, 6 already exists.  See vexctl(8).\n";
+"4 not found, 5 permission denied, 6 already exists, 7 files could not be\n"
+"embedded (wait), 8 timed out (wait).  See vexctl(8).\n";
 
 int main(int argc, char **argv)
 {
@@ -643,6 +677,7 @@ int main(int argc, char **argv)
 		{ "index", cmd_index }, { "put", cmd_put }, { "get", cmd_get },
 		{ "rm", cmd_rm }, { "import", cmd_import },
 		{ "search", cmd_search }, { "similar", cmd_similar },
+		{ "auto", cmd_auto }, { "wait", cmd_wait },
 	};
 	const struct command *cmd;
 	bool json = false;

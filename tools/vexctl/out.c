@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "vexctl.h"
 
 /* ------------------------------------------------------------ memory */
@@ -94,6 +95,43 @@ const char *model_str(const struct vexfs_space_info *s, char *buf, size_t size)
 	snprintf(buf, size, "%s%s%s", s->model[0] ? s->model : "-",
 		 s->model_version[0] ? " " : "", s->model_version);
 	return buf;
+}
+
+double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------ status line */
+
+void status_init(struct status_line *sl, bool quiet)
+{
+	sl->on = !quiet && isatty(STDERR_FILENO);
+	sl->last = 0;
+}
+
+void status_line(struct status_line *sl, bool force, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!sl->on || (!force && now_s() - sl->last < 0.1))
+		return;
+	sl->last = now_s();
+	fputc('\r', stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\033[K", stderr);	/* erase what a longer line left */
+	fflush(stderr);
+}
+
+void status_clear(struct status_line *sl)
+{
+	if (sl->on)
+		fputs("\r\033[K", stderr);
 }
 
 /* ------------------------------------------------------------ JSON */
@@ -257,12 +295,11 @@ void j_null(struct json *j, const char *key)
 	fputs("null", j->f);
 }
 
-void j_space(struct json *j, const char *key, const struct vexfs_space_info *s,
-	     bool stats)
+static void j_space_fields(struct json *j, const struct vexfs_space_info *s,
+			   bool stats)
 {
 	char tbuf[64];
 
-	j_obj(j, key);
 	j_str(j, "name", s->name);
 	j_u64(j, "id", s->space_id);
 	j_u64(j, "dim", s->dim);
@@ -284,6 +321,57 @@ void j_space(struct json *j, const char *key, const struct vexfs_space_info *s,
 	j_u64(j, "bytes_per_vector", s->bytes_per_vector);
 	j_str(j, "created", time_str(s->create_time_ns, tbuf, sizeof(tbuf)));
 	j_u64(j, "create_time_ns", s->create_time_ns);
+}
+
+void j_space(struct json *j, const char *key, const struct vexfs_space_info *s,
+	     bool stats)
+{
+	j_obj(j, key);
+	j_space_fields(j, s, stats);
+	j_obj_end(j);
+}
+
+const char *auto_error_str(const struct vexfs_auto *a, char *buf, size_t size)
+{
+	char msg[VEXFS_AUTO_ERROR_MAX], sh[4 * VEXFS_AUTO_ERROR_MAX + 8];
+
+	if (!a->last_errno)
+		return "-";
+	/* NUL terminated by the ABI; do not trust it further than the field */
+	snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(a->last_error) - 1, a->last_error);
+	shown(msg, sh, sizeof(sh));
+	snprintf(buf, size, "%s%s%s (inode %llu)",
+		 strerror(a->last_errno < 0 ? -a->last_errno : a->last_errno),
+		 sh[0] ? ": " : "", sh, (unsigned long long)a->last_error_ino);
+	return buf;
+}
+
+void j_auto(struct json *j, const char *key, const struct vexfs_auto *a)
+{
+	char msg[VEXFS_AUTO_ERROR_MAX];
+
+	if (!a->size) {
+		j_null(j, key);
+		return;
+	}
+	j_obj(j, key);
+	j_u64(j, "embedded", a->embedded);
+	j_u64(j, "stale", a->stale);
+	j_u64(j, "in_flight", a->in_flight);
+	j_u64(j, "failed", a->failed);
+	j_u64(j, "sidecars", a->sidecars);
+	if (a->last_errno) {
+		snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(a->last_error) - 1,
+			 a->last_error);
+		j_obj(j, "last_error");
+		j_u64(j, "errno", (uint64_t)(a->last_errno < 0 ? -a->last_errno : a->last_errno));
+		j_str(j, "error", strerror(a->last_errno < 0 ? -a->last_errno : a->last_errno));
+		j_str(j, "message", msg);
+		j_u64(j, "ino", a->last_error_ino);
+		j_obj_end(j);
+	} else {
+		j_null(j, "last_error");
+	}
 	j_obj_end(j);
 }
 
@@ -309,7 +397,7 @@ void j_print_space(const struct vexfs_space_info *s, bool stats)
 }
 
 void j_print_spaces(const char *vol, const struct vexfs_space_info *s,
-		    size_t n, bool stats)
+		    size_t n, bool stats, const struct vexfs_auto *au)
 {
 	struct json j;
 	size_t i;
@@ -317,8 +405,13 @@ void j_print_spaces(const char *vol, const struct vexfs_space_info *s,
 	j_begin_object(&j, stdout);
 	j_str(&j, "volume", vol);
 	j_arr(&j, "spaces");
-	for (i = 0; i < n; i++)
-		j_space(&j, NULL, &s[i], stats);
+	for (i = 0; i < n; i++) {
+		j_obj(&j, NULL);
+		j_space_fields(&j, &s[i], stats);
+		if (au)
+			j_auto(&j, "auto", &au[i]);
+		j_obj_end(&j);
+	}
 	j_arr_end(&j);
 	j_end_object(&j);
 }

@@ -11,10 +11,15 @@
 #include "vexctl.h"
 
 static const char search_help[] =
-"Usage: vexctl search DIR (--vector \"...\" | --from FILE) [-k N] [options]\n"
+"Usage: vexctl search DIR \"TEXT\" [-k N] [options]\n"
+"       vexctl search DIR (--vector \"...\" | --from FILE) [-k N] [options]\n"
 "The k nearest embeddings among the files beneath DIR that you may read,\n"
 "nearest first: rank, distance, path, chunk (OFFSET:LENGTH), and whether\n"
 "the file changed since it was embedded (stale).\n"
+"A TEXT query is embedded with the space's model by the sidecar's embedder\n"
+"('vexfsd embed', or $VEXCTL_VEXFSD), and each result also shows its\n"
+"passage: the chunk's text as the file holds it now (HTML without markup,\n"
+"PDF through pdftotext), shortened in the table, whole in --json.\n"
 "\n"
 "  -k, --k N           results (1-4096, default 10)\n"
 "  -v, --vector \"...\"  the query vector (numbers separated by blanks/commas)\n"
@@ -41,9 +46,18 @@ static const char similar_help[] =
 "  -s, --space S       the space (default as for put)\n"
 "      --ef N, -e/--exact, --no-stale, -j/--json: as for search\n";
 
+#define PASSAGE_SHOWN	160	/* characters of a passage in the table */
+
 struct found {
 	struct vexfs_search_result r;
 	char *rel;		/* path relative to the searched directory, or NULL */
+	char *passage;		/* text queries: the chunk's text, NULL if unreadable */
+};
+
+/* What a search was asked with, as its output shows it. */
+struct query {
+	const char *similar_to;	/* similar: the file */
+	const char *text;	/* a text query: results carry passages */
 };
 
 /* Run one search; returns the results (paths copied) and their number. */
@@ -88,7 +102,7 @@ static uint32_t run_search(int dirfd, const char *dirpath,
 
 static void print_results(const char *dirpath, const struct vexfs_space_info *info,
 			  struct found *f, uint32_t n, uint32_t k, bool exact,
-			  bool json, const char *query_file)
+			  bool json, const struct query *q)
 {
 	uint32_t i;
 
@@ -97,8 +111,10 @@ static void print_results(const char *dirpath, const struct vexfs_space_info *in
 
 		j_begin_object(&j, stdout);
 		j_str(&j, "directory", dirpath);
-		if (query_file)
-			j_str(&j, "similar_to", query_file);
+		if (q->similar_to)
+			j_str(&j, "similar_to", q->similar_to);
+		if (q->text)
+			j_str(&j, "query", q->text);
 		j_str(&j, "space", info->name);
 		j_str(&j, "metric", vexfs_metric_name(info->metric));
 		j_u64(&j, "k", k);
@@ -117,6 +133,8 @@ static void print_results(const char *dirpath, const struct vexfs_space_info *in
 			j_bool(&j, "stale", f[i].r.flags & VEXFS_CHUNK_STALE);
 			j_u64(&j, "ino", f[i].r.ino);
 			j_u64(&j, "generation", f[i].r.generation);
+			if (f[i].passage)
+				j_str(&j, "passage", f[i].passage);
 			j_obj_end(&j);
 			free(full);
 		}
@@ -129,11 +147,12 @@ static void print_results(const char *dirpath, const struct vexfs_space_info *in
 		return;
 	}
 	{
-		static const char *hdr[] = { "RANK", "DISTANCE", "PATH", "CHUNK", "STALE" };
+		static const char *hdr[] = { "RANK", "DISTANCE", "PATH", "CHUNK", "STALE",
+					     "PASSAGE" };
 		struct table t;
 		char buf[4200];
 
-		t_init(&t, 5, hdr, "rrlrl");
+		t_init(&t, q->text ? 6 : 5, hdr, "rrlrll");
 		for (i = 0; i < n; i++) {
 			t_row(&t);
 			t_addf(&t, 0, "%u", i + 1);
@@ -149,6 +168,9 @@ static void print_results(const char *dirpath, const struct vexfs_space_info *in
 			t_addf(&t, 3, "%llu:%llu", (unsigned long long)f[i].r.offset,
 			       (unsigned long long)f[i].r.length);
 			t_addf(&t, 4, "%s", f[i].r.flags & VEXFS_CHUNK_STALE ? "stale" : "-");
+			if (q->text && f[i].passage)
+				t_addf(&t, 5, "%s", passage_short(f[i].passage, PASSAGE_SHOWN,
+								  buf, sizeof(buf)));
 		}
 		t_print(&t, stdout);
 		t_free(&t);
@@ -159,8 +181,10 @@ static void free_found(struct found *f, uint32_t n)
 {
 	uint32_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free(f[i].rel);
+		free(f[i].passage);
+	}
 	free(f);
 }
 
@@ -173,37 +197,51 @@ static uint32_t search_flags(const struct args *a)
 int cmd_search(int argc, char **argv)
 {
 	struct vexfs_space_info info;
+	struct query q = { 0 };
+	struct vecs v = { 0 };
 	struct found *f;
 	const char *dir;
-	struct vecs v;
 	struct args a;
-	uint32_t k, n;
+	uint32_t k, n, i;
+	float *query;
 	char err[256];
 	int dirfd;
 
 	parse_args(argc, argv, "json,space,vector,from,format,k,ef,exact,no-stale",
 		   search_help, 1, 2, &a);
-	if (a.npos > 1)
-		usage_error("text queries need an embedding sidecar, which is not available yet: give the query vector with --vector or --from");
 	dir = a.pos[0];
+	q.text = a.npos > 1 ? a.pos[1] : NULL;
 	k = a.have_k ? a.k : 10;
 	if (a.have_ef && a.ef < k)
 		usage_error("--ef (%u) must be at least k (%u)", a.ef, k);
-	if (!a.vector && !a.from)
-		usage_error("give the query with --vector \"...\" or --from FILE");
+	if (q.text && (a.vector || a.from))
+		usage_error("give a text query or --vector/--from, not both");
+	if (q.text && !q.text[strspn(q.text, " \t\n")])
+		usage_error("the text query is empty");
+	if (!q.text && !a.vector && !a.from)
+		usage_error("give the query as text, with --vector \"...\" or with --from FILE");
 	if (a.vector && a.from)
 		usage_error("give --vector or --from, not both");
 	dirfd = open_on_vexfs(dir, OPEN_DIR);
 	resolve_space(dirfd, dirfd, dir, a.space, &info);
-	vecs_from_args(&a, &v);
-	if (vecs_shape(&v, info.dim, err, sizeof(err)))
-		usage_error("query: %s", err);
-	if (v.rows != 1)
-		usage_error("the query must be one vector (got %zu)", v.rows);
-	n = run_search(dirfd, dir, &info, v.v, k, a.have_ef ? a.ef : 0,
+	if (q.text) {
+		query = embed_text(&info, q.text);
+	} else {
+		vecs_from_args(&a, &v);
+		if (vecs_shape(&v, info.dim, err, sizeof(err)))
+			usage_error("query: %s", err);
+		if (v.rows != 1)
+			usage_error("the query must be one vector (got %zu)", v.rows);
+		query = v.v;
+	}
+	n = run_search(dirfd, dir, &info, query, k, a.have_ef ? a.ef : 0,
 		       search_flags(&a), &f);
-	print_results(dir, &info, f, n, k, a.exact, a.json, NULL);
+	for (i = 0; q.text && i < n; i++)
+		f[i].passage = read_passage(dirfd, f[i].rel, &f[i].r);
+	print_results(dir, &info, f, n, k, a.exact, a.json, &q);
 	free_found(f, n);
+	if (q.text)
+		free(query);
 	vecs_free(&v);
 	close(dirfd);
 	free_args(&a);
@@ -270,7 +308,8 @@ int cmd_similar(int argc, char **argv)
 		}
 		f[m++] = f[i];
 	}
-	print_results(sdir, &info, f, m, k, a.exact, a.json, file);
+	print_results(sdir, &info, f, m, k, a.exact, a.json,
+		      &(struct query){ .similar_to = file });
 	free_found(f, m);
 	free(query);
 	vexfs_emb_set_free(&set);

@@ -77,7 +77,10 @@ static const char status_help[] =
 "Usage: vexctl status [MOUNTPOINT] [--json]\n"
 "Every space of the volume (default: the one '.' is on): dimension, metric,\n"
 "vectors stored, linked into the HNSW index, pending (found by exact scan\n"
-"until linked), index memory, model.\n";
+"until linked), index memory, model.  Then automatic embeddings, per space:\n"
+"chunks embedded, files stale (waiting, in flight included), requests in\n"
+"flight to a sidecar, files that failed, sidecars registered, and the last\n"
+"error a sidecar reported (with the file's inode number).\n";
 
 static const char index_help[] =
 "Usage: vexctl index build|rebuild|stats DIR [--space S] [--json]\n"
@@ -231,7 +234,7 @@ static int space_list(int argc, char **argv)
 	if (err)
 		die_err(err, "cannot list the spaces of %s", vol);
 	if (a.json) {
-		j_print_spaces(vol, list, n, false);
+		j_print_spaces(vol, list, n, false, NULL);
 	} else if (!n) {
 		printf("no vector spaces on %s (create one with 'vexctl space create NAME --dim N --path %s')\n",
 		       vol, vol);
@@ -462,12 +465,67 @@ static size_t all_spaces(int fd, const char *vol, struct vexfs_space_info **out)
 	return m;
 }
 
+/*
+ * The automatic-embedding counters of each space into au[] (au[i].size 0
+ * for a space dropped meanwhile).  false if the module predates automatic
+ * embeddings: it answers ENOTTY (no such ioctl) or EINVAL (unknown op).
+ */
+static bool auto_status_all(int fd, const struct vexfs_space_info *s, size_t n,
+			    struct vexfs_auto *au)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		err = vexfs_auto_status(fd, s[i].name, &au[i]);
+		if (err == -ENOTTY || err == -EINVAL) {
+			memset(au, 0, n * sizeof(*au));
+			return false;
+		}
+		if (err == -ENOENT) {
+			memset(&au[i], 0, sizeof(au[i]));
+			continue;
+		}
+		if (err)
+			die_err(err, "cannot read the embedding queue of space '%s'", s[i].name);
+	}
+	return true;
+}
+
+static void auto_table(const struct vexfs_space_info *s,
+		       const struct vexfs_auto *au, size_t n, FILE *f)
+{
+	static const char *hdr[] = { "SPACE", "EMBEDDED", "STALE", "IN FLIGHT", "FAILED",
+				     "SIDECARS", "LAST ERROR" };
+	char eb[4 * VEXFS_AUTO_ERROR_MAX + 128];
+	struct table t;
+	size_t i;
+
+	t_init(&t, 7, hdr, "lrrrrrl");
+	for (i = 0; i < n; i++) {
+		if (!au[i].size)
+			continue;
+		t_row(&t);
+		t_addf(&t, 0, "%s", s[i].name);
+		t_addf(&t, 1, "%llu", (unsigned long long)au[i].embedded);
+		t_addf(&t, 2, "%llu", (unsigned long long)au[i].stale);
+		t_addf(&t, 3, "%llu", (unsigned long long)au[i].in_flight);
+		t_addf(&t, 4, "%llu", (unsigned long long)au[i].failed);
+		t_addf(&t, 5, "%u", au[i].sidecars);
+		t_addf(&t, 6, "%s", auto_error_str(&au[i], eb, sizeof(eb)));
+	}
+	t_print(&t, f);
+	t_free(&t);
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct vexfs_space_info *s;
+	struct vexfs_auto *au;
 	const char *path;
 	struct args a;
 	size_t n, i;
+	bool have_auto;
 	char *vol;
 	int fd;
 
@@ -475,23 +533,40 @@ int cmd_status(int argc, char **argv)
 	path = a.npos ? a.pos[0] : ".";
 	fd = open_volume(path, OPEN_ANY, &vol);
 	n = all_spaces(fd, vol, &s);
+	au = xcalloc(n, sizeof(*au));
+	have_auto = auto_status_all(fd, s, n, au);
 	if (a.json) {
-		j_print_spaces(vol, s, n, true);
+		j_print_spaces(vol, s, n, true, au);
 	} else {
-		uint64_t vec = 0, pend = 0;
+		uint64_t vec = 0, pend = 0, stale = 0, failed = 0;
 
 		for (i = 0; i < n; i++) {
 			vec += s[i].vector_count;
 			pend += s[i].pending_count;
+			stale += au[i].stale;
+			failed += au[i].failed;
 		}
-		printf("VexFS volume %s: %zu space%s, %llu vectors, %llu pending indexing\n",
+		printf("VexFS volume %s: %zu space%s, %llu vectors, %llu pending indexing",
 		       vol, n, n == 1 ? "" : "s", (unsigned long long)vec,
 		       (unsigned long long)pend);
+		if (have_auto)
+			printf(", %llu file%s waiting to be embedded (%llu failed)",
+			       (unsigned long long)stale, stale == 1 ? "" : "s",
+			       (unsigned long long)failed);
+		putchar('\n');
 		if (n) {
 			putchar('\n');
 			stats_table(s, n, stdout);
+			putchar('\n');
+			if (have_auto) {
+				printf("Automatic embeddings:\n");
+				auto_table(s, au, n, stdout);
+			} else {
+				printf("Automatic embeddings: not supported by this VexFS module\n");
+			}
 		}
 	}
+	free(au);
 	vexfs_space_list_free(s);
 	free(vol);
 	close(fd);
@@ -525,10 +600,13 @@ static int index_build_one(int fd, const char *name, bool rebuild, bool progress
 {
 	struct build_job b = { .fd = fd, .name = name, .rebuild = rebuild };
 	static const char spin[] = "|/-\\";
+	const char *doing = rebuild ? "rebuilding" : "indexing";
+	struct status_line sl;
 	pthread_t th;
 	int i = 0;
 
-	if (!progress || pthread_create(&th, NULL, build_thread, &b)) {
+	status_init(&sl, !progress);
+	if (!sl.on || pthread_create(&th, NULL, build_thread, &b)) {
 		build_thread(&b);
 	} else {
 		while (!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE)) {
@@ -539,17 +617,16 @@ static int index_build_one(int fd, const char *name, bool rebuild, bool progress
 			if (vexfs_space_info(fd, name, &s))
 				continue;
 			if (s.vector_count)
-				fprintf(stderr, "\r%c %s '%s': %llu of %llu linked (%.0f%%)   ",
-					spin[i++ & 3], rebuild ? "rebuilding" : "indexing",
-					name, (unsigned long long)s.indexed_count,
-					(unsigned long long)s.vector_count,
-					100.0 * (double)s.indexed_count / (double)s.vector_count);
+				status_line(&sl, true, "%c %s '%s': %llu of %llu linked (%.0f%%)",
+					    spin[i++ & 3], doing, name,
+					    (unsigned long long)s.indexed_count,
+					    (unsigned long long)s.vector_count,
+					    100.0 * (double)s.indexed_count / (double)s.vector_count);
 			else
-				fprintf(stderr, "\r%c %s '%s'   ", spin[i++ & 3],
-					rebuild ? "rebuilding" : "indexing", name);
+				status_line(&sl, true, "%c %s '%s'", spin[i++ & 3], doing, name);
 		}
 		pthread_join(th, NULL);
-		fprintf(stderr, "\r\033[K");
+		status_clear(&sl);
 	}
 	*out = b.out;
 	return b.err;
@@ -579,7 +656,7 @@ int cmd_index(int argc, char **argv)
 	parse_args(argc - 1, argv + 1, "json,space,quiet", index_help, 0, 1, &a);
 	dir = a.npos ? a.pos[0] : ".";
 	fd = open_volume(dir, OPEN_DIR, &vol);
-	progress = !stats && !a.quiet && isatty(STDERR_FILENO);
+	progress = !stats && !a.quiet;
 
 	/* --space, else DIR's default, else every space of the volume */
 	name = a.space;
@@ -616,7 +693,7 @@ int cmd_index(int argc, char **argv)
 		}
 	}
 	if (a.json) {
-		j_print_spaces(vol, s, n, true);
+		j_print_spaces(vol, s, n, true, NULL);
 	} else if (stats && n == 1) {
 		print_space(&s[0], true);
 	} else {

@@ -22,6 +22,8 @@ enum {
 	EX_NOTFOUND = 4,	/* no such file, directory, space or embedding */
 	EX_PERM = 5,		/* permission denied / needs privilege */
 	EX_EXISTS = 6,		/* space or embedding already exists */
+	EX_UNEMBEDDED = 7,	/* wait: files that could not be embedded remain */
+	EX_TIMEOUT = 8,		/* wait: --timeout expired with files still waiting */
 };
 
 /* ---- main.c: messages and exit */
@@ -63,18 +65,19 @@ enum opt_id {
 	OPT_MODEL, OPT_MODEL_VERSION, OPT_PATH, OPT_YES, OPT_CLEAR, OPT_CHUNK, OPT_VECTOR,
 	OPT_FROM, OPT_FORMAT, OPT_REPLACE, OPT_UPDATE, OPT_EXPECT, OPT_VECTORS, OPT_K,
 	OPT_EXACT, OPT_NO_STALE, OPT_DIR, OPT_FILES, OPT_BATCH, OPT_CREATE, OPT_ALL_SPACES,
-	OPT_QUIET, OPT_VECFILE,
+	OPT_QUIET, OPT_VECFILE, OPT_OFF, OPT_EXISTING, OPT_TIMEOUT, OPT_INTERVAL,
 };
 
 #define MAX_POS 8
 
 struct args {
 	bool json, yes, clear, replace, update, vectors, exact, no_stale;
-	bool create, all_spaces, quiet;
+	bool create, all_spaces, quiet, off, existing;
 	const char *space, *metric, *model, *model_version, *path;
 	const char *vector, *from, *format, *dir, *files, *vecfile;
-	uint32_t dim, m, efc, ef, k, batch;
-	bool have_dim, have_m, have_efc, have_ef, have_k, have_batch;
+	uint32_t dim, m, efc, ef, k, batch, interval_ms;
+	bool have_dim, have_m, have_efc, have_ef, have_k, have_batch, have_interval;
+	double timeout_s;	/* --timeout; 0 = none */
 	uint64_t expect;
 	struct vexfs_chunk *chunks;
 	uint32_t nchunks;
@@ -92,6 +95,8 @@ void parse_args(int argc, char **argv, const char *allowed, const char *help,
 		int min_pos, int max_pos, struct args *a);
 void free_args(struct args *a);
 uint32_t parse_u32(const char *s, uint32_t min, uint32_t max, const char *what);
+/* Seconds, decimals allowed, 0..max. */
+double parse_seconds(const char *s, double max, const char *what);
 bool parse_chunk(const char *s, struct vexfs_chunk *c);
 
 /* ---- main.c: paths and volumes */
@@ -156,10 +161,18 @@ void j_space(struct json *j, const char *key, const struct vexfs_space_info *s,
 /* A document that is one object: j_begin + j_obj, and j_obj_end + j_end. */
 void j_begin_object(struct json *j, FILE *f);
 void j_end_object(struct json *j);
-/* Documents on stdout: one space; {"volume": vol, "spaces": [...]}. */
+/*
+ * A space's automatic-embedding counters (AUTO_STATUS) as an object, or
+ * null if a->size is 0 (not known).
+ */
+void j_auto(struct json *j, const char *key, const struct vexfs_auto *a);
+/*
+ * Documents on stdout: one space; {"volume": vol, "spaces": [...]}, each
+ * space with "auto" (j_auto of au[i]) if au is not NULL.
+ */
 void j_print_space(const struct vexfs_space_info *s, bool stats);
 void j_print_spaces(const char *vol, const struct vexfs_space_info *s,
-		    size_t n, bool stats);
+		    size_t n, bool stats, const struct vexfs_auto *au);
 
 struct table {
 	int ncols, nrows, cap;
@@ -184,8 +197,27 @@ const char *human_bytes(uint64_t v, char *buf, size_t size);
 const char *time_str(uint64_t ns, char *buf, size_t size);
 /* A string safe to print on a terminal (control characters escaped). */
 const char *shown(const char *s, char *buf, size_t size);
+/* A sidecar's last error: "strerror: message (inode N)", or "-" if none. */
+const char *auto_error_str(const struct vexfs_auto *a, char *buf, size_t size);
 /* "model version", or "-" without a model. */
 const char *model_str(const struct vexfs_space_info *s, char *buf, size_t size);
+/* CLOCK_MONOTONIC in seconds. */
+double now_s(void);
+
+/*
+ * A one-line status display on standard error, redrawn in place, for
+ * terminals only: on is false (and the calls do nothing) unless stderr is a
+ * terminal and quiet is false.  status_line() redraws at most ten times a
+ * second unless force; status_clear() erases the line.
+ */
+struct status_line {
+	bool on;
+	double last;
+};
+void status_init(struct status_line *sl, bool quiet);
+void status_line(struct status_line *sl, bool force, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void status_clear(struct status_line *sl);
 
 /* ---- input.c: vectors from the command line and files */
 
@@ -208,6 +240,8 @@ int vecs_parse_text(const char *s, size_t len, struct vecs *out,
  */
 int vecs_load(const char *path, const char *format, struct vecs *out,
 	      char *err, size_t errlen);
+/* The extension of the last component of path ("npy"), "" if none. */
+const char *ext_of(const char *path);
 /* Fix the shape for dimension dim: rows x dim.  0 or -1 with a message. */
 int vecs_shape(struct vecs *v, uint32_t dim, char *err, size_t errlen);
 void vecs_free(struct vecs *v);
@@ -216,6 +250,31 @@ void vecs_free(struct vecs *v);
  * given.  Bad input is a usage error.
  */
 bool vecs_from_args(const struct args *a, struct vecs *v);
+/*
+ * Little-endian float32 values (the sidecar's output) as one row; every
+ * value finite.  0 or -1 with a message in err.
+ */
+int vecs_from_f32le(const void *data, size_t len, struct vecs *out,
+		    char *err, size_t errlen);
+
+/* ---- text.c: text queries and passages */
+
+/*
+ * Embed a text query with the space's model by running the sidecar's
+ * embedder ("$VEXCTL_VEXFSD embed", default "vexfsd" on PATH); dies with a
+ * clear message and EX_FAIL if it cannot run, fails or returns a vector of
+ * another dimension.  Returns info->dim floats (free()).
+ */
+float *embed_text(const struct vexfs_space_info *info, const char *text);
+/*
+ * The text of a search result's chunk, whitespace collapsed, or NULL if the
+ * file cannot be read: its bytes [offset, offset + length), with HTML
+ * markup removed for .html/.htm and, for .pdf, the same range of
+ * pdftotext's output.  rel: the path relative to dirfd, or NULL.
+ */
+char *read_passage(int dirfd, const char *rel, const struct vexfs_search_result *r);
+/* A passage shortened for a table: at most max characters (UTF-8), "..." if cut. */
+const char *passage_short(const char *p, size_t max, char *buf, size_t size);
 
 /* ---- commands */
 
@@ -228,5 +287,7 @@ int cmd_rm(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_similar(int argc, char **argv);
+int cmd_auto(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
 
 #endif /* VEXCTL_H */

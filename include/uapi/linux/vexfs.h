@@ -191,7 +191,7 @@ enum vexfs_auto_op {
 };
 
 /* vexfs_auto.flags */
-#define VEXFS_AUTO_OFF		0x1	/* SET/GET: the directory excludes its subtree */
+#define VEXFS_AUTO_OFF		0x1	/* SET: exclude the subtree; GET: the directory is excluded */
 #define VEXFS_AUTO_INHERITED	0x2	/* GET out: the policy comes from an ancestor */
 
 #define VEXFS_AUTO_ERROR_MAX	128
