@@ -45,6 +45,9 @@ MODULE_PARM_DESC(auto_debounce_ms,
 #define VEXFS_TIMEOUT_MAX	3600000
 #define VEXFS_SCAN_BUDGET	512	/* stale items looked at per dispatch run */
 #define VEXFS_BACKOFF		(2 * HZ)	/* after a transient sidecar error */
+#define VEXFS_BACKOFF_STALE	(HZ / 2)	/* after ESTALE: the file changed or went */
+/* Requests in flight or backing off per volume: windows, plus back-offs. */
+#define VEXFS_REQUESTS_MAX	(VEXFS_SIDECARS_MAX * VEXFS_WINDOW_MAX + 4096)
 #define VEXFS_RETRY_FULL	(HZ / 10)	/* a sidecar's socket buffer was full */
 
 struct vexfs_sidecar {
@@ -84,6 +87,7 @@ struct vexfs_auto_state {
 	struct list_head sidecars;
 	struct list_head spaces;
 	DECLARE_HASHTABLE(requests, 8);
+	u32 nr_requests;
 	struct delayed_work work;
 	spinlock_t wake_lock;		/* wake_* and stopping */
 	unsigned long wake_at;
@@ -235,6 +239,7 @@ static void vexfs_req_free(struct vexfs_auto_state *a, struct vexfs_request *r)
 {
 	vexfs_req_disown(a, r);
 	hash_del(&r->node);
+	a->nr_requests--;
 	kfree(r);
 }
 
@@ -395,6 +400,7 @@ static enum vexfs_send_result vexfs_dispatch_one(struct vexfs_auto_state *a,
 	r->portid = s->portid;
 	r->deadline = now + s->timeout;
 	hash_add(a->requests, &r->node, ino ^ st->space);
+	a->nr_requests++;
 	s->in_flight++;
 	if (time_before(r->deadline, *next))
 		*next = r->deadline;
@@ -422,7 +428,8 @@ static bool vexfs_dispatch_space(struct vexfs_auto_state *a,
 
 	while (scanned < VEXFS_SCAN_BUDGET) {
 		s = vexfs_pick_sidecar(a, st->space);
-		if (!s)
+		/* back-offs are bounded too: a sidecar failing fast must not grow them */
+		if (!s || a->nr_requests >= VEXFS_REQUESTS_MAX)
 			break;
 		err = vexfs_lock_op(sbi);
 		if (err)
@@ -789,7 +796,8 @@ static bool vexfs_transient(u32 error)
 static void vexfs_note_error(struct vexfs_auto_state *a, u32 space, u64 ino,
 			     u32 error, struct nlattr *msg)
 {
-	struct vexfs_space_state *st = vexfs_space_state(a, space, true);
+	/* only spaces someone registered for: a DONE cannot grow the list */
+	struct vexfs_space_state *st = vexfs_space_state(a, space, false);
 
 	if (!st)
 		return;
@@ -801,14 +809,21 @@ static void vexfs_note_error(struct vexfs_auto_state *a, u32 space, u64 ino,
 		st->last_error[0] = '\0';
 }
 
-/* The sidecar failed ino for good: mark it so it waits for a change. */
-static int vexfs_mark_failed(struct vexfs_auto_state *a, u32 space, u64 ino, u64 dv,
-			     u32 error)
+/*
+ * The sidecar failed ino for good: mark it so it waits for a change.
+ * -ESTALE if the file changed since; a frozen volume is left as it is.
+ */
+static int vexfs_mark_failed(struct vexfs_auto_state *a, u32 space, u64 ino,
+			     u64 dv, u32 error)
 {
 	struct vexfs_sb_info *sbi = a->sbi;
-	struct inode *inode = ilookup(sbi->sb, ino);
+	struct super_block *sb = sbi->sb;
+	struct inode *inode;
 	int err;
 
+	if (!sb_start_write_trylock(sb))
+		return -EAGAIN;
+	inode = ilookup(sb, ino);
 	err = vexfs_lock_op(sbi);
 	if (!err) {
 		err = vx_stale_fail(sbi->fs, space, ino, dv, error);
@@ -818,6 +833,7 @@ static int vexfs_mark_failed(struct vexfs_auto_state *a, u32 space, u64 ino, u64
 		vexfs_unlock(sbi);
 	}
 	iput(inode);
+	sb_end_write(sb);
 	return err;
 }
 
@@ -857,13 +873,11 @@ static int vexfs_genl_done(struct sk_buff *skb, struct genl_info *info)
 			vexfs_req_free(a, r);
 		if (error && vexfs_mark_failed(a, space, ino, dv, error) == -ESTALE)
 			error = 0;	/* changed since: it is queued afresh */
-	} else if (error == ESTALE) {
-		/* changed or gone: sendable again once settled */
-		if (r)
-			vexfs_req_free(a, r);
 	} else if (r) {
+		/* ESTALE: changed or gone, sendable again soon once settled */
 		vexfs_req_disown(a, r);
-		r->deadline = jiffies + VEXFS_BACKOFF;
+		r->deadline = jiffies + (error == ESTALE ? VEXFS_BACKOFF_STALE :
+					 VEXFS_BACKOFF);
 	}
 	mutex_unlock(&a->lock);
 	vexfs_auto_kick(a);

@@ -10,10 +10,8 @@
 #include <signal.h>
 #include <math.h>
 
-/* fsck.vexfs's checker, in-process: fsck_main(argc, argv) */
-#define main fsck_main
-#include "../../tools/fsck.vexfs.c"
-#undef main
+/* fsck.vexfs's checker, in-process: fsck_run() */
+#include "vx_fsck_inproc.h"
 
 #include "vx_test.h"
 #include "vx_vector.h"
@@ -42,38 +40,7 @@ static void fill_vecs(float *v, u64 n)
 		v[i] = rnd_float();
 }
 
-/* Run fsck.vexfs -n -f; its output is shown only when it finds something. */
-static int fsck_image_show(const char *img, bool show)
-{
-	char *argv[] = { "fsck.vexfs", "-n", "-f", (char *)img, NULL };
-	char tmpl[] = "/tmp/vxfsck-XXXXXX";
-	int fd = mkstemp(tmpl), saved, rc;
-
-	fflush(stdout);
-	saved = dup(STDOUT_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	optind = 0;
-	/* fsck's main frees its fix list without forgetting it: start afresh */
-	fixes = NULL;
-	nfixes = capfixes = 0;
-	rc = fsck_main(4, argv);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
-	if (rc && show) {
-		char buf[4096];
-		ssize_t n;
-
-		lseek(fd, 0, SEEK_SET);
-		fprintf(stderr, "fsck of %s exited %d:\n", img, rc);
-		while ((n = read(fd, buf, sizeof(buf))) > 0)
-			fwrite(buf, 1, n, stderr);
-	}
-	close(fd);
-	unlink(tmpl);
-	return rc;
-}
-
+#define fsck_image_show(img, show) fsck_run(img, "-n", NULL, 0, show)
 #define fsck_image(img) fsck_image_show(img, true)
 #define CHECK_FSCK(img) CHECK_EQ(fsck_image(img), 0)
 

@@ -465,7 +465,33 @@ def setup_vectors():
                 raise
     finally:
         os.close(fd)
+    # the data workload's files are queued for automatic embedding (no sidecar runs)
+    fd = vx.open_dir(os.path.join(MNT, "w"))
+    try:
+        vx.auto_call(fd, vx.AUTO_SET, VSPACE)
+    finally:
+        os.close(fd)
     os.sync()
+
+
+def check_auto_queue(result):
+    """Every file of the workload whose data survived is still queued for embedding, and
+    nothing else is: the queue item commits with the data change (docs/AUTO.md)."""
+    base = os.path.join(MNT, "w")
+    if not os.path.isdir(base):
+        return
+    nonempty = every = 0
+    for root, _, files in os.walk(base):
+        for n in files:
+            every += 1
+            nonempty += os.lstat(os.path.join(root, n)).st_size > 0
+    fd = vx.open_dir(base)
+    try:
+        got = vx.auto_call(fd, vx.AUTO_PENDING, VSPACE)["stale"]
+    finally:
+        os.close(fd)
+    result(nonempty <= got <= every, "auto_queue",
+           f"{got} queued; {nonempty} non-empty of {every} files")
 
 
 def check_vectors(st, result):
@@ -619,6 +645,7 @@ def cmd_verify(args):
            f"{counts['synced']} files, {counts['gone']} removals, {counts['dir']} dirs checked, "
            f"{counts['dirty']} unsynced skipped" if not bad else f"{len(bad)} problems: " + "; ".join(bad[:6]))
     check_vectors(st, result)
+    check_auto_queue(result)
     # everything on the volume must be readable
     errs = []
     nfiles = 0

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: GPL-2.0
+"""End-to-end ingest through VexFS vs the same backend embedding the same chunks directly.
+
+Runs INSIDE a scripts/vm-exec guest (bench/auto/run.sh starts it), with build/pyenv's python
+for the minilm backend.  Per round, interleaved:
+
+  direct  read every corpus file from tmpfs, extract + chunk it with vexfsd's own code and
+          embed the chunks with the backend in batches of 64, in this process;
+  ingest  with `vexfsd run` registered (model loaded) and the directory under an automatic
+          embedding policy, `cp -r` the corpus into VexFS and `vexctl wait` until nothing is
+          stale: copy, queue, netlink, open by handle, extract, chunk, embed, EMB_ADD.
+
+Prints a Markdown table (files/s, MB/s of text, chunks) and the ratio direct time / ingest
+time per round: at least 0.9 means the filesystem path costs at most ~10% over embedding.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tools", "vexfsd"))
+from vexfsd import backends, chunk, extract, vexfs  # noqa: E402
+
+MNT = "/mnt/bench"
+CORPUS = "/tmp/corpus"
+BATCH = 64
+
+WORDS = ("the filesystem stores vectors beside files so that search by meaning needs no second "
+         "database kernel module transaction commit crash power cut checksum block device "
+         "embedding model sentence transformer token chunk overlap passage query answer "
+         "retrieval augmented generation agent memory document paper report invoice contract "
+         "recipe garden galaxy network router packet congestion window pasta tomato compost "
+         "rose telescope nebula planet orbit latency throughput benchmark ratio measured side "
+         "by side under emulation with care and patience every morning in spring").split()
+
+
+def make_corpus(n, kb, seed):
+    """n Markdown files of about kb KiB of pseudo-English, deterministic."""
+    rnd = random.Random(seed)
+    shutil.rmtree(CORPUS, ignore_errors=True)
+    os.makedirs(CORPUS)
+    total = 0
+    for i in range(n):
+        paras, size = [f"# Document {i}\n"], 0
+        while size < kb * 1024:
+            sent = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(8, 20)))
+            para = ". ".join(sent[j:j + 90] for j in range(0, len(sent), 90)).capitalize() + ".\n"
+            paras.append(para)
+            size += len(para) + 1
+        text = "\n".join(paras)
+        with open(f"{CORPUS}/doc{i:05d}.md", "w") as f:
+            f.write(text)
+        total += len(text.encode())
+    return total
+
+
+def direct(backend):
+    """The same work without the filesystem: extract, chunk, embed in batches."""
+    texts, nchunks = [], 0
+    for name in sorted(os.listdir(CORPUS)):
+        with open(os.path.join(CORPUS, name), "rb") as f:
+            data = f.read()
+        tmap = extract.extract(data, name)
+        if tmap is None:
+            continue
+        for c in chunk.chunk_text(tmap):
+            texts.append(c.text)
+            if len(texts) == BATCH:
+                backend.embed(texts)
+                nchunks += len(texts)
+                texts = []
+    if texts:
+        backend.embed(texts)
+        nchunks += len(texts)
+    return nchunks
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode:
+        sys.exit(f"`{' '.join(cmd)}` exited {r.returncode}: {r.stderr.strip()[-500:]}")
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="minilm")
+    ap.add_argument("--files", type=int, default=24)
+    ap.add_argument("--kb", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--device", default=os.environ.get("VM_DISKS", "").split()[0])
+    args = ap.parse_args()
+
+    nbytes = make_corpus(args.files, args.kb, 1)
+    run(["mkfs.vexfs", "-f", "-q", args.device])
+    os.makedirs(MNT, exist_ok=True)
+    run(["mount", "-t", "vexfs", args.device, MNT])
+    run(["vexfsd", "init-space", MNT, "bench", "--backend", args.backend], timeout=600)
+    backend = backends.make_backend({"backend": args.backend})
+    backend.embed(["warm up"])
+    log = open("/tmp/vexfsd.log", "w")
+    sidecar = subprocess.Popen(["vexfsd", "run", "--mount", MNT, "--space", "bench",
+                                "--backend", args.backend, "--log-format", "json",
+                                "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    # registered once STATUS counts it (the model is loaded before REGISTER)
+    mfd = os.open(MNT, os.O_RDONLY)
+    while not vexfs.auto_status(mfd, "bench")["sidecars"]:
+        if sidecar.poll() is not None:
+            sys.exit("vexfsd exited: " + open("/tmp/vexfsd.log").read()[-500:])
+        time.sleep(0.5)
+
+    rows, ratios = [], []
+    for r in range(args.rounds):
+        t0 = time.perf_counter()
+        nchunks = direct(backend)
+        t_direct = time.perf_counter() - t0
+
+        dest = f"{MNT}/round{r}"
+        os.mkdir(dest)
+        run(["vexctl", "auto", dest, "--space", "bench"])
+        t0 = time.perf_counter()
+        run(["cp", "-r", f"{CORPUS}/.", dest])
+        run(["vexctl", "wait", dest, "--timeout", "3000"], timeout=3100)
+        t_ingest = time.perf_counter() - t0
+
+        for what, t in (("direct (same backend, same chunks)", t_direct),
+                        ("ingest (cp + vexctl wait)", t_ingest)):
+            rows.append(f"| {r + 1} | {what} | {t:.1f} | {args.files / t:.2f} | "
+                        f"{nbytes / t / 1e6:.3f} | {nchunks / t:.1f} |")
+        ratios.append(t_direct / t_ingest)
+        print(f"round {r + 1}: direct {t_direct:.1f}s ingest {t_ingest:.1f}s "
+              f"ratio {ratios[-1]:.3f}", file=sys.stderr, flush=True)
+
+    os.close(mfd)
+    sidecar.terminate()
+    sidecar.wait(60)
+    run(["umount", MNT])
+    print(f"Backend `{args.backend}` ({backend.model}), {args.files} files, "
+          f"{nbytes / 1e6:.2f} MB of text, {nchunks} chunks (1000 characters, overlap 200), "
+          f"batches of {BATCH}.\n")
+    print("| round | path | seconds | files/s | MB/s | chunks/s |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\n**Ingest throughput / direct throughput: median {statistics.median(ratios):.3f}** "
+          f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)}).")
+
+
+if __name__ == "__main__":
+    main()

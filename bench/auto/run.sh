@@ -1,0 +1,40 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# End-to-end automatic-embedding ingest vs the same backend embedding the same
+# chunks directly, side by side in one QEMU guest (bench/auto/guest.py).  Both
+# run under TCG, so only their ratio means anything.  Writes
+# bench/results/auto-ingest-<date>.md.
+#
+#   bench/auto/run.sh [--backend minilm|builtin] [--files N] [--kb K] [--rounds R] [--kernel 6.1]
+set -eu
+cd "$(dirname "$0")/../.."
+backend=minilm files=24 kb=2 rounds=2 kernel=6.1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--backend) backend=$2 && shift 2 ;;
+	--files) files=$2 && shift 2 ;;
+	--kb) kb=$2 && shift 2 ;;
+	--rounds) rounds=$2 && shift 2 ;;
+	--kernel) kernel=$2 && shift 2 ;;
+	*) echo "usage: $0 [--backend B] [--files N] [--kb K] [--rounds R] [--kernel K]" >&2 && exit 2 ;;
+	esac
+done
+scripts/install-pyenv >/dev/null
+make -s tools
+out=bench/results/auto-ingest-$(date +%Y-%m-%d)-$backend.md
+tmp=$(mktemp)
+scripts/vm-exec --pyenv --kernel "$kernel" --disk 2G --mem 3072 --timeout 5400 -- \
+	build/pyenv/bin/python bench/auto/guest.py --backend "$backend" --files "$files" \
+	--kb "$kb" --rounds "$rounds" | tee "$tmp"
+{
+	echo "# Automatic embedding: end-to-end ingest vs direct embedding ($(date +%Y-%m-%d))"
+	echo
+	echo "\`bench/auto/run.sh --backend $backend --files $files --kb $kb --rounds $rounds --kernel $kernel\`:"
+	echo "one QEMU guest (TCG, $(nproc) host cores shared), kernel $kernel, the same corpus, the"
+	echo "same backend object code and chunker, rounds interleaved.  Absolute numbers are"
+	echo "emulated and meaningless; the ratio is the result.  Target: ingest >= 0.9x direct."
+	echo
+	cat "$tmp"
+} >"$out"
+rm -f "$tmp"
+echo "wrote $out"
