@@ -66,9 +66,7 @@ def direct(backend):
     for name in sorted(os.listdir(CORPUS)):
         with open(os.path.join(CORPUS, name), "rb") as f:
             data = f.read()
-        tmap = extract.extract(data, name)
-        if tmap is None:
-            continue
+        _, tmap = extract.extract(data, name)
         for c in chunk.chunk_text(tmap):
             texts.append(c.text)
             if len(texts) == BATCH:

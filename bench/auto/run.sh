@@ -6,7 +6,7 @@
 # bench/results/auto-ingest-<date>.md.
 #
 #   bench/auto/run.sh [--backend minilm|builtin] [--files N] [--kb K] [--rounds R] [--kernel 6.1]
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/../.."
 backend=minilm files=24 kb=2 rounds=2 kernel=6.1
 while [ $# -gt 0 ]; do
