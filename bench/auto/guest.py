@@ -137,8 +137,13 @@ def main():
 
     os.close(mfd)
     sidecar.terminate()
-    sidecar.wait(60)
-    run(["umount", MNT])
+    try:
+        sidecar.wait(60)
+    except subprocess.TimeoutExpired:
+        print("vexfsd did not exit within 60 s of SIGTERM; killed", file=sys.stderr)
+        sidecar.kill()
+        sidecar.wait()
+    subprocess.run(["umount", MNT])
     print(f"Backend `{args.backend}` ({backend.model}), {args.files} files, "
           f"{nbytes / 1e6:.2f} MB of text, {nchunks} chunks (1000 characters, overlap 200), "
           f"batches of {BATCH}.\n")
