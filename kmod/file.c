@@ -38,6 +38,8 @@ static ssize_t vexfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	if (vexfs_is_shutdown(VEXFS_SB(inode->i_sb)))
 		return -EIO;
 	iocb->ki_flags &= ~IOCB_DIRECT;
+	if (iov_iter_count(from))
+		vexfs_data_changing(inode, iocb->ki_filp->f_path.dentry);
 	ret = generic_file_write_iter(iocb, from);
 	if (vexfs_enospc_retry(VEXFS_SB(inode->i_sb), ret))
 		ret = generic_file_write_iter(iocb, from);
@@ -325,6 +327,7 @@ static long vexfs_fallocate(struct file *file, int mode, loff_t offset,
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		vexfs_refill_reserve(sbi);
 		filemap_invalidate_lock(inode->i_mapping);
+		vexfs_data_changing(inode, file->f_path.dentry);
 		err = vexfs_punch_hole(inode, offset, len);
 		filemap_invalidate_unlock(inode->i_mapping);
 		if (!err)
@@ -337,6 +340,8 @@ static long vexfs_fallocate(struct file *file, int mode, loff_t offset,
 		err = inode_newsize_ok(inode, new_size);
 		if (err)
 			goto out;
+		/* the file grows by zeros: its content changes */
+		vexfs_data_changing(inode, file->f_path.dentry);
 	}
 	err = vexfs_alloc_range(inode, (u64)offset >> bits,
 				(u64)(offset + len - 1) >> bits);
@@ -352,6 +357,8 @@ static long vexfs_fallocate(struct file *file, int mode, loff_t offset,
 			err = vexfs_write_inode_locked(inode);
 			vexfs_unlock(sbi);
 		}
+		if (!err)
+			vexfs_data_changed(inode, file->f_path.dentry);
 	}
 out:
 	inode_unlock(inode);

@@ -120,9 +120,38 @@ void vexfs_dirty_inode(struct inode *inode, int flags)
 }
 
 /*
+ * Data is about to change (through dentry): make sure the running
+ * transaction already bumps the data version and, under an automatic
+ * embedding policy, queues the file.  The change itself may commit as soon
+ * as it is made (another thread's fsync, the commit timer), so both must be
+ * in a transaction no later than the change's: a power cut never leaves
+ * changed data with embeddings that look current or with no queue item.
+ * Once per inode and transaction; vexfs_data_changed() follows the change.
+ */
+void vexfs_data_changing(struct inode *inode, struct dentry *dentry)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+	u32 space = vexfs_auto_policy(dentry);
+
+	/* racy hints: a stale answer only costs a needless bump */
+	if (READ_ONCE(vi->change_gen) == data_race(vx_fs_generation(sbi->fs)) &&
+	    (!space || READ_ONCE(vi->auto_queued) == space))
+		return;
+	if (vexfs_lock_op(sbi))
+		return;
+	vi->d.data_version++;
+	vexfs_write_inode_locked(inode);
+	vexfs_auto_changed_locked(inode, space);
+	WRITE_ONCE(vi->change_gen, vx_fs_generation(sbi->fs));
+	vexfs_unlock(sbi);
+}
+
+/*
  * Data changed (through dentry): bump the data version the embeddings are
  * tied to and, under an automatic embedding policy, queue the file in the
- * same transaction.
+ * same transaction.  Again after the change, so that embeddings a sidecar
+ * computed from a read racing with the change are not taken as current.
  */
 void vexfs_data_changed(struct inode *inode, struct dentry *dentry)
 {
@@ -486,6 +515,8 @@ int vexfs_setattr(vexfs_idmap_t *idmap, struct dentry *dentry,
 		return err;
 	if ((attr->ia_valid & ATTR_SIZE) && attr->ia_size != i_size_read(inode)) {
 		vexfs_refill_reserve(sbi);
+		if (S_ISREG(inode->i_mode))
+			vexfs_data_changing(inode, dentry);
 		err = vexfs_setsize(inode, attr->ia_size);
 		if (err)
 			return err;

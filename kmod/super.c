@@ -324,6 +324,7 @@ static struct inode *vexfs_alloc_inode(struct super_block *sb)
 	if (!vi)
 		return NULL;
 	memset(&vi->d, 0, sizeof(vi->d));
+	vi->change_gen = 0;
 	vi->auto_queued = 0;
 	vi->auto_writing = false;
 	vi->auto_debounce = false;

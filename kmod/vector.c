@@ -25,8 +25,23 @@
 #include "vx_vector.h"
 #include "vexfs_uapi.h"
 
-/* Pending vectors linked per exclusive hold of index_sem. */
+/* Pending vectors linked per exclusive hold of index_sem, at most. */
 #define VEXFS_LINK_BATCH	32
+
+/*
+ * Background linking waits until a space's additions pause, so that an
+ * ingest does not compete with it (as Qdrant defers indexing of a growing
+ * segment); pending vectors are found by exact scan meanwhile.  A large
+ * enough backlog starts it anyway, bounding the cost of those scans.
+ */
+static unsigned int link_delay_ms = 1000;
+module_param(link_delay_ms, uint, 0644);
+MODULE_PARM_DESC(link_delay_ms,
+		 "background HNSW linking starts once vector additions have paused this long (ms)");
+static unsigned int link_eager_pending = 20000;
+module_param(link_eager_pending, uint, 0644);
+MODULE_PARM_DESC(link_eager_pending,
+		 "vectors added since linking last ran that start it without waiting for a pause");
 /* Items of a dropped space deleted per core call. */
 #define VEXFS_REAP_BATCH	2048
 /* Above this many candidates a filtered search scans exactly. */
@@ -153,15 +168,31 @@ static int vexfs_get_index(struct vexfs_sb_info *sbi, u32 id,
 /* ------------------------------------------------------------ linking */
 
 /*
+ * Vectors are being added and a space's backlog (pending) is still small:
+ * background linking waits for a pause.
+ */
+static bool vexfs_linking_waits(struct vexfs_sb_info *sbi, u64 pending)
+{
+	unsigned long quiet = READ_ONCE(sbi->link_last_add) +
+			      msecs_to_jiffies(READ_ONCE(link_delay_ms));
+
+	return time_before(jiffies, quiet) &&
+	       pending < READ_ONCE(link_eager_pending);
+}
+
+/*
  * Link a space's pending vectors into its graph, a batch at a time, and
- * save what changed.  Searches run between batches.
+ * save what changed.  Searches run between batches.  killable: an explicit
+ * INDEX_BUILD; otherwise the background work, which gives way (-EAGAIN)
+ * while additions go on and the backlog is small: the last addition has
+ * queued it again.
  */
 static int vexfs_link_space(struct vexfs_sb_info *sbi, u32 id, bool killable)
 {
 	struct vx_index_scratch *s;
 	struct vx_index_stats st;
 	struct vx_index *idx;
-	u32 linked;
+	u32 linked, n;
 	int err;
 
 	for (;;) {
@@ -172,14 +203,27 @@ static int vexfs_link_space(struct vexfs_sb_info *sbi, u32 id, bool killable)
 		vx_index_get_stats(idx, &st);
 		if (!st.pending)
 			goto out_unlock;
+		if (!killable && vexfs_linking_waits(sbi, st.pending)) {
+			err = -EAGAIN;
+			goto out_unlock;
+		}
 		s = vexfs_get_scratch(sbi, idx, vx_index_params(idx)->ef_construction);
 		if (!s) {
 			err = -ENOMEM;
 			goto out_unlock;
 		}
-		vx_fpu_begin();
-		err = vx_index_link_pending(idx, s, VEXFS_LINK_BATCH, &linked);
-		vx_fpu_end();
+		/*
+		 * One vector at a time, giving index_sem up as soon as an
+		 * addition or a search waits for it: an insertion is the
+		 * longest any of them waits.
+		 */
+		for (n = 0; n < VEXFS_LINK_BATCH; n++) {
+			vx_fpu_begin();
+			err = vx_index_link_pending(idx, s, 1, &linked);
+			vx_fpu_end();
+			if (err || !linked || rwsem_is_contended(&sbi->index_sem))
+				break;
+		}
 		vexfs_put_scratch(sbi, s);
 		/* save under the shared lock: searches may go on meanwhile */
 		downgrade_write(&sbi->index_sem);
@@ -205,12 +249,14 @@ out_unlock:
 /* Background linking of every space that has pending vectors. */
 static void vexfs_link_workfn(struct work_struct *work)
 {
-	struct vexfs_sb_info *sbi = container_of(work, struct vexfs_sb_info,
-						 link_work);
+	struct vexfs_sb_info *sbi = container_of(to_delayed_work(work),
+						 struct vexfs_sb_info, link_work);
 	struct super_block *sb = sbi->sb;
 	struct vx_space_desc d;
 	u32 after = 0;
 	int err;
+
+	atomic_set(&sbi->link_adds, 0);
 
 	for (;;) {
 		if (test_bit(VEXFS_UNMOUNTING, &sbi->flags) ||
@@ -228,16 +274,33 @@ static void vexfs_link_workfn(struct work_struct *work)
 			return;
 		err = vexfs_link_space(sbi, d.id, false);
 		sb_end_write(sb);
+		if (err == -EAGAIN)	/* requeued by the last addition */
+			continue;
 		if (err && err != -EROFS && err != -EIO)
 			vexfs_warn(sb, "indexing space %s failed (%d); searches still find its vectors by exact scan",
 				   d.name, err);
 	}
 }
 
-static void vexfs_kick_linking(struct vexfs_sb_info *sbi)
+/*
+ * Vectors are pending.  added: this many were just added, which postpones
+ * linking until additions pause (unless the backlog is large); a search
+ * (added 0) only makes sure linking is scheduled.
+ */
+static void vexfs_kick_linking(struct vexfs_sb_info *sbi, u32 added)
 {
-	if (!test_bit(VEXFS_UNMOUNTING, &sbi->flags))
-		queue_work(system_unbound_wq, &sbi->link_work);
+	unsigned long delay = msecs_to_jiffies(READ_ONCE(link_delay_ms));
+
+	if (test_bit(VEXFS_UNMOUNTING, &sbi->flags))
+		return;
+	if (!added) {
+		queue_delayed_work(system_unbound_wq, &sbi->link_work, delay);
+		return;
+	}
+	WRITE_ONCE(sbi->link_last_add, jiffies);
+	if (atomic_add_return(added, &sbi->link_adds) >= READ_ONCE(link_eager_pending))
+		delay = 0;
+	mod_delayed_work(system_unbound_wq, &sbi->link_work, delay);
 }
 
 /* ------------------------------------------------------------ spaces */
@@ -725,7 +788,7 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 	if (!err && (a->flags & VEXFS_EMB_REPLACE_ALL))
 		vexfs_auto_embedded(inode, d.id);
 	if (!err && cmd != VEXFS_IOC_EMB_DELETE && !replace_empty)
-		vexfs_kick_linking(sbi);
+		vexfs_kick_linking(sbi, a->count);
 out:
 	kvfree(e);
 	kvfree(vecs);
@@ -1147,7 +1210,7 @@ static long vexfs_ioc_search(struct file *file, struct vexfs_search __user *argp
 			       U32_MAX / sizeof(*cand));
 	}
 	if (pending)
-		vexfs_kick_linking(sbi);
+		vexfs_kick_linking(sbi, 0);
 
 	s.count = c.nres;
 	err = -EFAULT;
@@ -1195,7 +1258,9 @@ void vexfs_vector_init(struct vexfs_sb_info *sbi)
 {
 	init_rwsem(&sbi->index_sem);
 	spin_lock_init(&sbi->scratch_lock);
-	INIT_WORK(&sbi->link_work, vexfs_link_workfn);
+	INIT_DELAYED_WORK(&sbi->link_work, vexfs_link_workfn);
+	atomic_set(&sbi->link_adds, 0);
+	sbi->link_last_add = jiffies;
 }
 
 /* Mount: finish deleting spaces dropped before a crash or unmount. */
@@ -1225,7 +1290,7 @@ int vexfs_vector_mount(struct vexfs_sb_info *sbi)
 /* Unmount or remount read-only: background linking stops first. */
 void vexfs_vector_quiesce(struct vexfs_sb_info *sbi)
 {
-	cancel_work_sync(&sbi->link_work);
+	cancel_delayed_work_sync(&sbi->link_work);
 }
 
 void vexfs_vector_free(struct vexfs_sb_info *sbi)

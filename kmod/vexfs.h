@@ -72,7 +72,9 @@ struct vexfs_sb_info {
 
 	/* vector indexes (vector.c): index_sem is taken before lock */
 	struct rw_semaphore index_sem;	/* search (read) vs index change */
-	struct work_struct link_work;	/* links pending vectors */
+	struct delayed_work link_work;	/* links pending vectors */
+	atomic_t link_adds;		/* vectors added since it last ran */
+	unsigned long link_last_add;	/* jiffies of the last addition */
 	spinlock_t scratch_lock;
 #define VEXFS_SCRATCH_POOL	4
 	struct vx_index_scratch *scratch[VEXFS_SCRATCH_POOL];
@@ -94,6 +96,7 @@ struct vexfs_inode_info {
 	 */
 	struct vx_inode_data d;
 	struct list_head ordered;	/* on sbi->ordered, ordered_lock */
+	u64 change_gen;			/* txn that last bumped data_version */
 	/* automatic embeddings (auto.c) */
 	u32 auto_queued;		/* space known queued, 0 unknown; sbi->lock */
 	bool auto_writing;		/* changed, not yet closed or fsync'd */
@@ -161,6 +164,7 @@ int vexfs_getattr(vexfs_idmap_t *idmap, const struct path *path,
 		  struct kstat *stat, u32 request_mask, unsigned int flags);
 int vexfs_truncate_blocks(struct inode *inode, loff_t from);
 int vexfs_zero_partial(struct inode *inode, loff_t pos, loff_t len);
+void vexfs_data_changing(struct inode *inode, struct dentry *dentry);
 void vexfs_data_changed(struct inode *inode, struct dentry *dentry);
 
 /* file.c */

@@ -816,6 +816,76 @@ def import_and_index(t):
     check(len(d["results"]) == 3 and all(r["relpath"] != "" for r in d["results"]), "vexctl similar")
 
 
+def module_param(name, value=None):
+    """Read (and with value, set) one of vexfs.ko's parameters; returns the old value."""
+    path = f"/sys/module/vexfs/parameters/{name}"
+    with open(path) as f:
+        old = f.read().strip()
+    if value is not None:
+        with open(path, "w") as f:
+            f.write(str(value))
+    return old
+
+
+def wait_linked(fd, sp, timeout):
+    """Seconds until the space has no pending vector, or Fail."""
+    t0 = time.monotonic()
+    while space_info(fd, sp)["pending_count"]:
+        if time.monotonic() - t0 > timeout:
+            raise Fail(f"background linking left {space_info(fd, sp)['pending_count']} "
+                       f"vectors pending after {timeout} s")
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
+@case()
+def background_linking(t):
+    """Linking waits for additions to pause (link_delay_ms), or starts at once past
+    link_eager_pending; pending vectors are searchable meanwhile."""
+    rng = t.rng
+    dim = 8
+    saved = {n: module_param(n) for n in ("link_delay_ms", "link_eager_pending")}
+    try:
+        fd0 = root_fd(t)
+        sp = t.space(dim)
+        module_param("link_delay_ms", 3000)
+        items = populate(t, sp, "l2", dim, 20, 10, rng, sub=lambda i: "pause")
+        i = space_info(fd0, sp)
+        eq(i["vector_count"], 200, "vectors stored")
+        check(i["pending_count"] > 0, f"linking waits for a pause ({i['indexed_count']} linked at once)")
+        q = rvec(rng, dim)
+        want = brute("l2", items, q, 1)[0][0]
+        got = search(t.dir("pause"), sp, q, 5)
+        check(got and abs(got[0]["distance"] - want) <= 1e-4 * max(1.0, want),
+              "pending vectors are found by a (non-exact) search")
+        waited = wait_linked(fd0, sp, 300)
+        t.note(f"linked {waited:.1f}s after the last addition")
+        eq(space_info(fd0, sp)["indexed_count"], 200, "everything linked once additions paused")
+        got = search(t.dir("pause"), sp, q, 5)
+        check(got and abs(got[0]["distance"] - want) <= 1e-4 * max(1.0, want), "found through the graph")
+        # a large backlog does not wait for the pause
+        sp2 = t.space(dim, suffix="-eager")
+        module_param("link_delay_ms", 3600 * 1000)
+        module_param("link_eager_pending", 50)
+        populate(t, sp2, "l2", dim, 10, 10, rng, sub=lambda i: "eager")
+        t0 = time.monotonic()
+        while space_info(fd0, sp2)["pending_count"] >= 50:
+            if time.monotonic() - t0 > 300:
+                raise Fail(f"{space_info(fd0, sp2)['pending_count']} vectors pending: "
+                           "a backlog past link_eager_pending is not linked during additions")
+            time.sleep(0.1)
+        i = space_info(fd0, sp2)
+        check(i["indexed_count"] >= 51, f"linked without a pause: {i['indexed_count']} of 100")
+        # the rest waits for the pause; a search schedules linking too
+        module_param("link_delay_ms", 100)
+        search(t.dir("eager"), sp2, q, 5)
+        wait_linked(fd0, sp2, 300)
+        eq(space_info(fd0, sp2)["indexed_count"], 100, "the rest linked after the pause")
+    finally:
+        for n, v in saved.items():
+            module_param(n, v)
+
+
 @case(quick=False, slow=True)
 def recall_hnsw_vs_exact(t):
     """recall@10 >= 0.95 on 100,000 clustered vectors of dim 16 (1,000 files x 100 chunks)."""
