@@ -46,6 +46,7 @@ import json
 import mmap
 import os
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -479,19 +480,31 @@ def check_auto_queue(result):
     nothing else is: the queue item commits with the data change (docs/AUTO.md)."""
     base = os.path.join(MNT, "w")
     if not os.path.isdir(base):
-        return
-    nonempty = every = 0
-    for root, _, files in os.walk(base):
-        for n in files:
-            every += 1
-            nonempty += os.lstat(os.path.join(root, n)).st_size > 0
+        return []
+    files = {}
+    for root, _, names in os.walk(base):
+        for n in names:
+            st = os.lstat(os.path.join(root, n))
+            files[os.path.relpath(os.path.join(root, n), MNT)] = (st.st_ino, st.st_size)
+    nonempty = sum(size > 0 for _, size in files.values())
     fd = vx.open_dir(base)
     try:
         got = vx.auto_call(fd, vx.AUTO_PENDING, VSPACE)["stale"]
     finally:
         os.close(fd)
-    result(nonempty <= got <= every, "auto_queue",
-           f"{got} queued; {nonempty} non-empty of {every} files")
+    ok = nonempty <= got <= len(files)
+    result(ok, "auto_queue", f"{got} queued; {nonempty} non-empty of {len(files)} files")
+    return [] if ok else [(rel, ino) for rel, (ino, size) in files.items() if size > 0]
+
+
+def explain_auto_queue(device, nonempty, st):
+    """After a failed auto_queue check, with the volume unmounted: which non-empty
+    files have no queue item (from vexfs-dump), and what the log last says of them."""
+    r = sh(["vexfs-dump", device])
+    queued = {int(m) for m in re.findall(r"stale: inode (\d+)", r.stdout)}
+    for rel, ino in nonempty:
+        if ino not in queued:
+            print(f"   not queued: {rel} (inode {ino}); last logged: {st.get(rel)}", flush=True)
 
 
 def check_vectors(st, result):
@@ -645,7 +658,7 @@ def cmd_verify(args):
            f"{counts['synced']} files, {counts['gone']} removals, {counts['dir']} dirs checked, "
            f"{counts['dirty']} unsynced skipped" if not bad else f"{len(bad)} problems: " + "; ".join(bad[:6]))
     check_vectors(st, result)
-    check_auto_queue(result)
+    unqueued = check_auto_queue(result)
     # everything on the volume must be readable
     errs = []
     nfiles = 0
@@ -674,6 +687,8 @@ def cmd_verify(args):
         result(False, "writable", str(e))
     r = sh(["umount", MNT])
     result(r.returncode == 0, "umount", r.stderr.strip())
+    if unqueued and r.returncode == 0:
+        explain_auto_queue(args.device, unqueued, st)
     r = sh(["fsck.vexfs", "-n", args.device])
     result(r.returncode == 0, "fsck_after_umount",
            "" if r.returncode == 0 else f"exit {r.returncode}: " + " | ".join((r.stdout + r.stderr).strip().splitlines()[-8:]))
