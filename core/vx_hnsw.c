@@ -193,10 +193,9 @@ static inline void vx_count(struct vx_ctx *c, u32 n)
 	}
 }
 
-static inline float vx_dist(struct vx_ctx *c, const float *q, u32 id)
+static inline float vx_dist_vec(struct vx_ctx *c, const float *q,
+				const float *v)
 {
-	const float *v = vx_rec_vec(c->idx, id);
-
 	/* compares, not a jump table: an indirect jump is a retpoline too */
 	if (c->kind == VX_DK_AVX512)
 		return vx_l2_avx512(q, v, c->dim);
@@ -215,6 +214,11 @@ static inline float vx_dist(struct vx_ctx *c, const float *q, u32 id)
 	if (c->kind == VX_DK_SCALAR + 2)
 		return vx_cos_scalar(q, v, c->dim);
 	return vx_l2_scalar(q, v, c->dim);
+}
+
+static inline float vx_dist(struct vx_ctx *c, const float *q, u32 id)
+{
+	return vx_dist_vec(c, q, vx_rec_vec(c->idx, id));
 }
 
 static inline void vx_prefetch_vec(struct vx_ctx *c, u32 id)
@@ -544,7 +548,8 @@ static void vx_ctx_init(struct vx_ctx *c, const struct vx_index *idx)
 	c->idx = idx;
 	c->kind = vx_distance_kind(idx->p.metric);
 	c->dim = idx->p.dim;
-	c->lines = (idx->p.dim * 4 + 63) / 64;
+	/* packed vectors start on 16-byte boundaries: maybe one line more */
+	c->lines = (idx->p.dim * 4 + 63) / 64 + (idx->vec_bytes % 64 != 0);
 	c->ndist = 0;
 }
 
@@ -589,17 +594,26 @@ static void vx_scan(struct vx_ctx *c, struct vx_index_scratch *s,
 	u64 start = pending_only ? idx->pend_lo / 64 : 0;
 	u32 n;
 
+	/*
+	 * 64 vids of a bitmap word are in one chunk (at least 64 nodes), their
+	 * vectors packed: walk them by pointer, a stream the CPU prefetches.
+	 */
 	for (wd = start; wd < span / 64; wd++) {
 		u64 bits = idx->live_map[wd];
+		const u8 *base;
 
 		if (pending_only)
 			bits &= ~idx->linked_map[wd];
+		if (!bits)
+			continue;
+		base = (const u8 *)vx_rec_vec(idx, wd * 64);
 		n = 0;
 		while (bits) {
-			u32 id = (u32)(wd * 64 + __builtin_ctzll(bits));
+			u32 b = (u32)__builtin_ctzll(bits);
+			const float *v = (const float *)(base + (size_t)b * idx->vec_bytes);
 
 			bits &= bits - 1;
-			vx_keep_best(&s->res, cap, vx_dist(c, q, id), id);
+			vx_keep_best(&s->res, cap, vx_dist_vec(c, q, v), (u32)(wd * 64 + b));
 			n++;
 		}
 		vx_count(c, n);

@@ -35,7 +35,7 @@
 #include "vx_index_impl.h"
 
 #define VX_CHUNK_BYTES		(2U << 20)
-#define VX_CHUNK_SHIFT_MIN	6
+#define VX_CHUNK_SHIFT_MIN	6	/* >= 6: vx_scan() walks a bitmap word in one chunk */
 #define VX_CHUNK_SHIFT_MAX	16
 
 static inline size_t vx_round_up(size_t x, size_t a)
@@ -54,11 +54,21 @@ static u32 vx_hx(u32 m)
 	return 3 * m / 2 > 8 ? 3 * m / 2 : 8;
 }
 
+static u32 vx_vec_bytes(u32 dim)
+{
+	return (u32)vx_round_up((size_t)dim * 4, 16);
+}
+
+static u32 vx_link_stride(u32 m)
+{
+	return (u32)vx_round_up(sizeof(struct vx_node_hdr) + 8 * (size_t)m +
+				4 * (size_t)vx_hx(m), 64);
+}
+
+/* Level-0 bytes per node: its vector and its link record. */
 static u32 vx_stride(u32 dim, u32 m)
 {
-	return (u32)vx_round_up(vx_round_up((size_t)dim * 4, 16) +
-				sizeof(struct vx_node_hdr) + 8 * (size_t)m +
-				4 * (size_t)vx_hx(m), 64);
+	return vx_vec_bytes(dim) + vx_link_stride(m);
 }
 
 u64 vx_index_bytes_per_vector(const struct vx_index_params *p)
@@ -92,7 +102,8 @@ int vx_index_create(struct vx_index **out, const struct vx_index_params *p)
 	idx->p = *p;
 	idx->m = p->m;
 	idx->m0 = 2 * p->m;
-	idx->vec_bytes = (u32)vx_round_up((size_t)p->dim * 4, 16);
+	idx->vec_bytes = vx_vec_bytes(p->dim);
+	idx->link_stride = vx_link_stride(p->m);
 	idx->stride = vx_stride(p->dim, p->m);
 	idx->hx = vx_hx(p->m);
 	idx->upper_words = 3 + p->m + idx->hx;
@@ -102,6 +113,8 @@ int vx_index_create(struct vx_index **out, const struct vx_index_params *p)
 		shift++;
 	idx->chunk_shift = shift;
 	idx->chunk_mask = (1U << shift) - 1;
+	/* a multiple of 64: vec_bytes is one of 16 and shift >= 2 */
+	idx->links_off = idx->vec_bytes << shift;
 	idx->entry = VX_VID_NONE;
 	/* xorshift must not start at zero */
 	idx->rng = p->seed ^ 0x9e3779b97f4a7c15ULL;
@@ -421,9 +434,10 @@ int vx_index_set(struct vx_index *idx, u64 vid, const float *vec)
 		idx->upper_bytes += vx_upper_bytes(idx, level);
 	}
 	dst = (float *)vx_rec_vec(idx, vid);
-	memset(dst, 0, idx->stride);
+	memset(dst, 0, idx->vec_bytes);
 	memcpy(dst, vec, (size_t)idx->p.dim * 4);
 	h = vx_rec_hdr(idx, vid);
+	memset(h, 0, idx->link_stride);
 	h->level = (u8)level;
 	h->upper = upper;
 	vx_bit_set(idx->live_map, vid);

@@ -4,21 +4,22 @@
  * without SSE in the kernel) and vx_hnsw.c / vx_distance*.c (float work,
  * built with SSE).  Nothing outside those files includes this.
  *
- * Node storage (hnswlib-like, but freeing):
+ * Node storage, in chunks of 1 << chunk_shift nodes that are freed when
+ * empty.  A chunk holds first the vectors, packed, then the level-0 link
+ * records:
  *
- *   chunks[vid >> chunk_shift] + (vid & chunk_mask) * stride
+ *   chunks[vid >> chunk_shift] + (vid & chunk_mask) * vec_bytes
+ *	the vector (dim floats, zero padded to 16 bytes)
+ *   chunks[vid >> chunk_shift] + links_off + (vid & chunk_mask) * link_stride
+ *	struct vx_node_hdr    16 bytes: link count, level, in-degree, upper
+ *	u32 links0[m0]        level-0 links (m0 = 2M)
+ *	u32 extra0[hx]        level-0 in-links not linked back (see below)
  *
- * is the level-0 record of vid:
- *
- *   [0, vec_bytes)        the vector (dim floats, zero padded to 16 bytes)
- *   struct vx_node_hdr    16 bytes: link count, level, in-degree, upper
- *   u32 links0[m0]        level-0 links (m0 = 2M)
- *   u32 extra0[hx]        level-0 in-links not linked back (see below)
- *
- * stride is a multiple of 64 and chunks are 64-byte aligned, so a vector
- * starts on a cache line and a search touches the fewest lines.  Levels
- * 1..level live in one allocation per node (only for level > 0), each level
- * as [count, in-degree, M links, extra count, hx extra].
+ * Packed vectors let an exact scan read nothing but vectors, at memory
+ * speed; link records are multiples of 64 bytes on 64-byte aligned chunks,
+ * so a search expanding a node touches the fewest lines.  Levels 1..level
+ * live in one allocation per node (only for level > 0), each level as
+ * [count, in-degree, M links, extra count, hx extra].
  *
  * Every link points to a linked node whose level is at least the list's
  * level, so searches need no validity checks on the hot path.  Removal
@@ -49,8 +50,10 @@ struct vx_index {
 	struct vx_index_params p;
 	u32 m;			/* max links above level 0 */
 	u32 m0;			/* max links at level 0 */
-	u32 vec_bytes;		/* offset of the header in a record */
-	u32 stride;		/* bytes per level-0 record */
+	u32 vec_bytes;		/* bytes per vector in a chunk */
+	u32 link_stride;	/* bytes per level-0 link record */
+	u32 links_off;		/* offset of the link records in a chunk */
+	u32 stride;		/* vec_bytes + link_stride */
 	u32 hx;			/* extra in-links kept per level */
 	u32 upper_words;	/* u32s per upper level: 3 + m + hx */
 	u32 chunk_shift;	/* nodes per chunk = 1 << chunk_shift */
@@ -125,21 +128,18 @@ struct vx_unlink_work {
 	u32 *keep;
 };
 
-static inline u8 *vx_rec(const struct vx_index *idx, u64 vid)
-{
-	return idx->chunks[vid >> idx->chunk_shift] +
-	       (size_t)(vid & idx->chunk_mask) * idx->stride;
-}
-
 static inline const float *vx_rec_vec(const struct vx_index *idx, u64 vid)
 {
-	return (const float *)vx_rec(idx, vid);
+	return (const float *)(idx->chunks[vid >> idx->chunk_shift] +
+			       (size_t)(vid & idx->chunk_mask) * idx->vec_bytes);
 }
 
 static inline struct vx_node_hdr *vx_rec_hdr(const struct vx_index *idx,
 					     u64 vid)
 {
-	return (struct vx_node_hdr *)(vx_rec(idx, vid) + idx->vec_bytes);
+	return (struct vx_node_hdr *)(idx->chunks[vid >> idx->chunk_shift] +
+				      idx->links_off +
+				      (size_t)(vid & idx->chunk_mask) * idx->link_stride);
 }
 
 /*
