@@ -355,6 +355,39 @@ static int node_read(struct vx_fs *fs, int tree, const struct vx_blockptr *ptr,
 	return 0;
 }
 
+/* Leaves read ahead of a sequential walk (an inode-order stat, readdir). */
+#define VX_LEAF_READAHEAD	16
+
+/*
+ * About to read child slot of internal node parent, one level above the
+ * leaves.  When that leaf is not cached but its left sibling is, the walk
+ * looks sequential: start reading the next leaves now, as ext4 reads its
+ * inode table ahead, so that they are not waited for one at a time.  A
+ * random walk rarely meets the condition while the cache is cold.  The next
+ * window starts when the walk passes the end of the previous one.
+ */
+static void leaf_readahead(struct vx_fs *fs, const struct vx_node *parent,
+			   int slot)
+{
+	const struct vx_node_entry *e = vx_entries(parent);
+	int n = (int)vx_nritems(parent), i;
+
+	if (!fs->ops->readahead || slot < 1 ||
+	    (fs->ra_parent == parent->blocknr && slot < fs->ra_end) ||
+	    cache_find(fs, le64_to_cpu(e[slot].ptr.blocknr)) ||
+	    !cache_find(fs, le64_to_cpu(e[slot - 1].ptr.blocknr)))
+		return;
+	fs->ra_parent = parent->blocknr;
+	fs->ra_end = slot + VX_LEAF_READAHEAD;
+	for (i = slot + 1; i < n && i <= slot + VX_LEAF_READAHEAD; i++) {
+		u64 b = le64_to_cpu(e[i].ptr.blocknr);
+
+		if (b >= fs->first_data_block && b < fs->total_blocks &&
+		    !cache_find(fs, b))
+			fs->ops->readahead(fs->dev, b);
+	}
+}
+
 static void root_ptr(const struct vx_fs *fs, int tree, struct vx_blockptr *p)
 {
 	p->blocknr = cpu_to_le64(fs->roots[tree].blocknr);
@@ -564,6 +597,8 @@ static int tree_search(struct vx_fs *fs, int tree, const struct vx_ckey *key,
 		}
 		slot = internal_slot(n, key);
 		p->slots[level] = slot;
+		if (level == 1)
+			leaf_readahead(fs, n, slot);
 		err = node_read(fs, tree, &vx_entries(n)[slot].ptr, level - 1,
 				&p->nodes[level - 1]);
 		if (err)
@@ -1251,6 +1286,8 @@ int vx_item_next(struct vx_fs *fs, int tree, const struct vx_ckey *from,
 		for (; level > 0; level--) {
 			node_put(fs, p.nodes[level - 1]);
 			p.nodes[level - 1] = NULL;
+			if (level == 1)
+				leaf_readahead(fs, p.nodes[1], p.slots[1]);
 			ret = node_read(fs, tree,
 					&vx_entries(p.nodes[level])[p.slots[level]].ptr,
 					level - 1, &p.nodes[level - 1]);

@@ -41,6 +41,11 @@ struct vx_dev_ops {
 	 * it the platform keeps (the kernel's buffer cache).
 	 */
 	void (*forget_block)(void *dev, u64 blocknr);
+	/*
+	 * Optional: start reading a block that read_block will probably ask
+	 * for soon; never waits, errors are ignored.
+	 */
+	void (*readahead)(void *dev, u64 blocknr);
 };
 
 /* Key in CPU byte order. */

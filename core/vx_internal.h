@@ -68,6 +68,8 @@ struct vx_fs {
 	u32 nr_nodes;
 	u32 nr_dirty;
 	u32 cache_limit;
+	u64 ra_parent;		/* leaf read-ahead: parent node it last ran in */
+	int ra_end;		/* and the last slot it covered there */
 	struct vx_node lru;	/* list head */
 	struct vx_node *dirty_list;
 

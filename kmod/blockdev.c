@@ -220,6 +220,13 @@ static void vexfs_dev_forget_block(void *dev, u64 blocknr)
 		bforget(bh);
 }
 
+static void vexfs_dev_readahead(void *dev, u64 blocknr)
+{
+	struct vexfs_sb_info *sbi = dev;
+
+	sb_breadahead(sbi->sb, blocknr);
+}
+
 const struct vx_dev_ops vexfs_dev_ops = {
 	.set_block_size	= vexfs_dev_set_block_size,
 	.read_block	= vexfs_dev_read_block,
@@ -228,4 +235,5 @@ const struct vx_dev_ops vexfs_dev_ops = {
 	.read_super	= vexfs_dev_read_super,
 	.write_super	= vexfs_dev_write_super,
 	.forget_block	= vexfs_dev_forget_block,
+	.readahead	= vexfs_dev_readahead,
 };

@@ -22,10 +22,28 @@ static u64 rnd(void)
 
 /* Counts block reads, to show lookups in a big directory stay cheap. */
 static long nr_block_reads;
+/* Read-ahead hints, and how many of the hinted blocks were then read. */
+#define RA_BLOCKS 65536
+static u8 ra_hinted[RA_BLOCKS];
+static long nr_readaheads, nr_readahead_used, nr_readahead_repeats;
+
 static int counting_read_block(void *dev, u64 blocknr, void *buf)
 {
 	nr_block_reads++;
+	if (blocknr < RA_BLOCKS && ra_hinted[blocknr]) {
+		ra_hinted[blocknr] = 0;
+		nr_readahead_used++;
+	}
 	return vx_devfile_ops.read_block(dev, blocknr, buf);
+}
+
+static void counting_readahead(void *dev, u64 blocknr)
+{
+	nr_readaheads++;
+	if (blocknr < RA_BLOCKS && !ra_hinted[blocknr])
+		ra_hinted[blocknr] = 1;
+	else	/* hinted again before it was read: wasted work */
+		nr_readahead_repeats++;
 }
 static struct vx_dev_ops counting_ops;
 
@@ -37,6 +55,7 @@ static int open_counting(const char *path, struct vx_devfile **d, struct vx_fs *
 		return err;
 	counting_ops = vx_devfile_ops;
 	counting_ops.read_block = counting_read_block;
+	counting_ops.readahead = counting_readahead;
 	err = vx_fs_open(fs, &counting_ops, *d, vx_devfile_size(*d), 0);
 	if (err)
 		vx_devfile_close(*d);
@@ -859,6 +878,8 @@ static int t_dir_100k(void)
 	}
 	CHECK(max_reads <= level + 1);
 	CHECK(total_reads <= 2000L * (level + 1));
+	/* a random walk in a cold cache hardly reads ahead */
+	CHECK(nr_readaheads <= total_reads / 4);
 	/* a miss costs no more */
 	for (i = 0; i < 200; i++) {
 		long before = nr_block_reads;
@@ -867,6 +888,22 @@ static int t_dir_100k(void)
 		CHECK_EQ(vx_dir_lookup(fs, dir.ino, name, strlen(name), &ino, &ft), -ENOENT);
 		CHECK(nr_block_reads - before <= level + 1);
 	}
+	vt_close(d, fs);
+
+	/* a sequential walk (readdir) reads ahead, and uses what it read ahead */
+	memset(ra_hinted, 0, sizeof(ra_hinted));
+	nr_readaheads = nr_readahead_used = nr_readahead_repeats = 0;
+	CHECK_EQ(open_counting(img, &d, &fs), 0);
+	vx_fs_set_cache_limit(fs, 64);
+	memset(&b, 0, sizeof(b));
+	b.gone = gone;
+	b.next_expected = 2;
+	pos = 0;
+	CHECK_EQ(vx_dir_iterate(fs, dir.ino, &pos, big_emit, &b), 0);
+	CHECK_EQ(b.n, N);
+	CHECK(nr_readaheads > 100);
+	CHECK(nr_readahead_used * 10 >= nr_readaheads * 8);
+	CHECK(nr_readahead_repeats * 10 <= nr_readaheads);
 	vt_close(d, fs);
 
 	CHECK_EQ(vt_open(img, &d, &fs), 0);
