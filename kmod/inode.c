@@ -120,24 +120,14 @@ void vexfs_dirty_inode(struct inode *inode, int flags)
 }
 
 /*
- * Data is about to change (through dentry): make sure the running
- * transaction already bumps the data version and, under an automatic
- * embedding policy, queues the file.  The change itself may commit as soon
- * as it is made (another thread's fsync, the commit timer), so both must be
- * in a transaction no later than the change's: a power cut never leaves
- * changed data with embeddings that look current or with no queue item.
- * Once per inode and transaction; vexfs_data_changed() follows the change.
+ * Bump the data version the embeddings are tied to and, under an automatic
+ * embedding policy (space), queue the file, in the running transaction.
  */
-void vexfs_data_changing(struct inode *inode, struct dentry *dentry)
+static void vexfs_bump_data_version(struct inode *inode, u32 space)
 {
 	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
 	struct vexfs_inode_info *vi = VEXFS_I(inode);
-	u32 space = vexfs_auto_policy(dentry);
 
-	/* racy hints: a stale answer only costs a needless bump */
-	if (READ_ONCE(vi->change_gen) == data_race(vx_fs_generation(sbi->fs)) &&
-	    (!space || READ_ONCE(vi->auto_queued) == space))
-		return;
 	if (vexfs_lock_op(sbi))
 		return;
 	vi->d.data_version++;
@@ -148,22 +138,32 @@ void vexfs_data_changing(struct inode *inode, struct dentry *dentry)
 }
 
 /*
- * Data changed (through dentry): bump the data version the embeddings are
- * tied to and, under an automatic embedding policy, queue the file in the
- * same transaction.  Again after the change, so that embeddings a sidecar
+ * Data is about to change (through dentry).  The change itself may commit
+ * as soon as it is made (another thread's fsync, the commit timer), so the
+ * bump and the queue item must be in a transaction no later than its: a
+ * power cut never leaves changed data with embeddings that look current or
+ * with no queue item.  Once per inode and transaction.
+ */
+void vexfs_data_changing(struct inode *inode, struct dentry *dentry)
+{
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+	u32 space = vexfs_auto_policy(dentry);
+
+	/* racy hints: a stale answer only costs a needless bump */
+	if (READ_ONCE(vi->change_gen) ==
+	    data_race(vx_fs_generation(VEXFS_SB(inode->i_sb)->fs)) &&
+	    (!space || READ_ONCE(vi->auto_queued) == space))
+		return;
+	vexfs_bump_data_version(inode, space);
+}
+
+/*
+ * Data changed (through dentry): bump again, so that embeddings a sidecar
  * computed from a read racing with the change are not taken as current.
  */
 void vexfs_data_changed(struct inode *inode, struct dentry *dentry)
 {
-	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
-	u32 space = vexfs_auto_policy(dentry);
-
-	if (vexfs_lock_op(sbi))
-		return;
-	VEXFS_I(inode)->d.data_version++;
-	vexfs_write_inode_locked(inode);
-	vexfs_auto_changed_locked(inode, space);
-	vexfs_unlock(sbi);
+	vexfs_bump_data_version(inode, vexfs_auto_policy(dentry));
 }
 
 void vexfs_set_inode_ops(struct inode *inode)
