@@ -41,7 +41,7 @@ MODULE_PARM_DESC(link_delay_ms,
 static unsigned int link_eager_pending = 20000;
 module_param(link_eager_pending, uint, 0644);
 MODULE_PARM_DESC(link_eager_pending,
-		 "vectors added since linking last ran that start it without waiting for a pause");
+		 "pending vectors in a space that start linking it without waiting for a pause");
 /* Items of a dropped space deleted per core call. */
 #define VEXFS_REAP_BATCH	2048
 /* Above this many candidates a filtered search scans exactly. */
@@ -256,8 +256,6 @@ static void vexfs_link_workfn(struct work_struct *work)
 	u32 after = 0;
 	int err;
 
-	atomic_set(&sbi->link_adds, 0);
-
 	for (;;) {
 		if (test_bit(VEXFS_UNMOUNTING, &sbi->flags) ||
 		    vexfs_is_shutdown(sbi) || sb_rdonly(sb))
@@ -283,11 +281,12 @@ static void vexfs_link_workfn(struct work_struct *work)
 }
 
 /*
- * Vectors are pending.  added: this many were just added, which postpones
- * linking until additions pause (unless the backlog is large); a search
- * (added 0) only makes sure linking is scheduled.
+ * Vectors are pending.  added: vectors were just added, which postpones
+ * linking until additions pause, unless the space's backlog (pending) is
+ * large; a search (!added) only makes sure linking is scheduled.
  */
-static void vexfs_kick_linking(struct vexfs_sb_info *sbi, u32 added)
+static void vexfs_kick_linking(struct vexfs_sb_info *sbi, bool added,
+			       u64 pending)
 {
 	unsigned long delay = msecs_to_jiffies(READ_ONCE(link_delay_ms));
 
@@ -298,7 +297,7 @@ static void vexfs_kick_linking(struct vexfs_sb_info *sbi, u32 added)
 		return;
 	}
 	WRITE_ONCE(sbi->link_last_add, jiffies);
-	if (atomic_add_return(added, &sbi->link_adds) >= READ_ONCE(link_eager_pending))
+	if (pending >= READ_ONCE(link_eager_pending))
 		delay = 0;
 	mod_delayed_work(system_unbound_wq, &sbi->link_work, delay);
 }
@@ -702,7 +701,9 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 	struct vx_embed *e = NULL;
 	void *vecs = NULL;
 	bool replace_empty;
-	u64 bytes, dv;
+	u64 bytes, dv, pending = 0;
+	struct vx_index_stats st;
+	struct vx_index *idx;
 	u32 i;
 	int err;
 
@@ -771,6 +772,11 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 			else
 				err = vx_embed_update(sbi->fs, inode->i_ino,
 						      d.id, e, vecs, a->count);
+			/* the space is loaded now: its backlog for linking */
+			if (!err && !vx_space_index(sbi->fs, d.id, &idx)) {
+				vx_index_get_stats(idx, &st);
+				pending = st.pending;
+			}
 		}
 		/* the file's embeddings are current: unqueue it, same transaction */
 		if (!err && (a->flags & VEXFS_EMB_REPLACE_ALL)) {
@@ -788,7 +794,7 @@ static int vexfs_emb_change(struct file *file, unsigned int cmd,
 	if (!err && (a->flags & VEXFS_EMB_REPLACE_ALL))
 		vexfs_auto_embedded(inode, d.id);
 	if (!err && cmd != VEXFS_IOC_EMB_DELETE && !replace_empty)
-		vexfs_kick_linking(sbi, a->count);
+		vexfs_kick_linking(sbi, true, pending);
 out:
 	kvfree(e);
 	kvfree(vecs);
@@ -1210,7 +1216,7 @@ static long vexfs_ioc_search(struct file *file, struct vexfs_search __user *argp
 			       U32_MAX / sizeof(*cand));
 	}
 	if (pending)
-		vexfs_kick_linking(sbi, 0);
+		vexfs_kick_linking(sbi, false, 0);
 
 	s.count = c.nres;
 	err = -EFAULT;
@@ -1259,7 +1265,6 @@ void vexfs_vector_init(struct vexfs_sb_info *sbi)
 	init_rwsem(&sbi->index_sem);
 	spin_lock_init(&sbi->scratch_lock);
 	INIT_DELAYED_WORK(&sbi->link_work, vexfs_link_workfn);
-	atomic_set(&sbi->link_adds, 0);
 	sbi->link_last_add = jiffies;
 }
 

@@ -73,7 +73,6 @@ struct vexfs_sb_info {
 	/* vector indexes (vector.c): index_sem is taken before lock */
 	struct rw_semaphore index_sem;	/* search (read) vs index change */
 	struct delayed_work link_work;	/* links pending vectors */
-	atomic_t link_adds;		/* vectors added since it last ran */
 	unsigned long link_last_add;	/* jiffies of the last addition */
 	spinlock_t scratch_lock;
 #define VEXFS_SCRATCH_POOL	4

@@ -876,11 +876,11 @@ def background_linking(t):
             time.sleep(0.1)
         i = space_info(fd0, sp2)
         check(i["indexed_count"] >= 51, f"linked without a pause: {i['indexed_count']} of 100")
-        # the rest waits for the pause; a search schedules linking too
+        # the rest waits for a pause (a new delay applies from the next addition)
         module_param("link_delay_ms", 100)
-        search(t.dir("eager"), sp2, q, 5)
+        populate(t, sp2, "l2", dim, 1, 10, rng, sub=lambda i: "eager2")
         wait_linked(fd0, sp2, 300)
-        eq(space_info(fd0, sp2)["indexed_count"], 100, "the rest linked after the pause")
+        eq(space_info(fd0, sp2)["indexed_count"], 110, "the rest linked after the pause")
     finally:
         for n, v in saved.items():
             module_param(n, v)
