@@ -8,17 +8,18 @@
  *
  * Memory per vector (vx_index_bytes_per_vector), for dim d and M:
  *
- *   stride = round_up(round_up(4d, 16) + 16 + 8M + 4H, 64)
- *            the level-0 record: vector, header (link count, level,
- *            in-degree, upper-level pointer), 2M links and H = max(8, 3M/2)
- *            "extra" in-links (vx_index_impl.h), cache aligned
+ *   stride = round_up(4d, 16) + round_up(16 + 8M + 4H, 64)
+ *            the vector, then the level-0 record: header (link count,
+ *            level, in-degree, upper-level pointer), 2M links and H
+ *            "extra" in-links (vx_index_impl.h; at least max(8, 3M/2), as
+ *            many as fill the cache-aligned record)
  *   + 1      live/linked/dirty bits (3 bits per slot)
  *   + ((3 + M + H) * 4 + 16) / (M - 1)
  *            upper levels: a node has level >= l with probability M^-l, so
  *            1/(M-1) upper lists on average, each [count, in-degree, M
  *            links, H extra] plus the allocator's overhead
  *
- * e.g. d = 128, M = 16: 768 + 1 + 13 = 782 bytes; d = 384: 1792 + 14.
+ * e.g. d = 128, M = 16 (H = 28): 768 + 1 + 14 = 783 bytes; d = 384: 1807.
  * Chunks hold 2^chunk_shift records (about 2 MiB each); a chunk whose
  * nodes are all removed is freed, so memory follows the live count.
  * Memory scales with the highest vid, not the number of vids: the caller
@@ -44,14 +45,17 @@ static inline size_t vx_round_up(size_t x, size_t a)
 }
 
 /*
- * Extra in-links kept per node and level.  A link that cannot be recorded
- * is not made, which costs recall when the room is short: 3M/4 lost about
- * 1.5 points of recall@10 at ef 16 on 384-d clustered data, 3M/2 matched
- * 3M and hnswlib.
+ * Extra in-links recorded per node and level: at least 3M/2, and as many
+ * more as fit in the 64-byte multiple the level-0 record takes anyway.
+ * In-links beyond that (hubs) are found by a scan when the node is removed.
  */
 static u32 vx_hx(u32 m)
 {
-	return 3 * m / 2 > 8 ? 3 * m / 2 : 8;
+	u32 hx = 3 * m / 2 > 8 ? 3 * m / 2 : 8;
+	size_t rec = vx_round_up(sizeof(struct vx_node_hdr) + 8 * (size_t)m +
+				 4 * (size_t)hx, 64);
+
+	return (u32)((rec - sizeof(struct vx_node_hdr) - 8 * (size_t)m) / 4);
 }
 
 static u32 vx_vec_bytes(u32 dim)
@@ -717,16 +721,12 @@ static void vx_count_links(struct vx_index *idx, u64 a)
 			u32 t = links[i];
 
 			if (!vx_links_to(idx, t, l, (u32)a)) {
+				/* beyond the room: found by a scan on removal */
 				ex = vx_extra(idx, t, l, &ne);
-				if (ne >= idx->hx) {
-					/* cannot be recorded: not kept */
-					links[i] = links[--n];
-					vx_set_count(idx, a, l, n);
-					vx_bit_set(idx->dirty_map, a);
-					continue;
+				if (ne < idx->hx) {
+					ex[ne] = (u32)a;
+					vx_set_nextra(idx, t, l, ne + 1);
 				}
-				ex[ne] = (u32)a;
-				vx_set_nextra(idx, t, l, ne + 1);
 			}
 			(*vx_indeg(idx, t, l))++;
 			i++;

@@ -26,8 +26,10 @@
  * must therefore find every list that holds a node, exactly and cheaply:
  * most links are mutual (found through the node's own list) and for the
  * others, a -> t with no t -> a, a is kept in t's "extra" list.  That list
- * is bounded: a link it cannot record is not made (it is rare: most nodes
- * have none, and such links are the long ones of early nodes).
+ * is bounded (hx entries); the in-degree counter says when a node has more
+ * in-links than its lists account for (a hub: under 1% of nodes
+ * on clustered data), and removing such a node scans every link record of
+ * the level for them.
  */
 #ifndef VX_INDEX_IMPL_H
 #define VX_INDEX_IMPL_H
@@ -77,7 +79,7 @@ struct vx_index {
 	u64 pend_lo;		/* no pending vid below this */
 	u64 level_count[VX_HNSW_MAX_LEVEL + 1];	/* linked nodes per level */
 	u64 upper_bytes;	/* memory in upper link lists */
-	u64 full_scans;		/* removals that scanned every node (bug) */
+	u64 full_scans;		/* removals that scanned every node (hubs) */
 	u64 rng;
 };
 
