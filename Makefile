@@ -41,7 +41,7 @@ $(BUILD)/bin/vexfsd: tools/vexfsd/bin/vexfsd
 # libvexfs (lib/, include/vexfs/libvexfs.h) and vexctl (tools/vexctl/) only
 # speak the ioctl ABI of include/uapi/linux/vexfs.h: no core.  vexctl links
 # the static library, so build/bin/vexctl runs anywhere (VM guests too).
-LIBVEXFS_VERSION := 1.1
+LIBVEXFS_VERSION := 1.2
 LIBVEXFS_SOVER := 1
 LIB_CFLAGS := -std=gnu11 -Wall -Wextra -O2 -g -Iinclude -Iinclude/uapi -D_GNU_SOURCE \
 	-D_FILE_OFFSET_BITS=64

@@ -2235,13 +2235,22 @@ int vx_embed_remove_inode(struct vx_fs *fs, u64 ino)
 int vx_embed_list(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *out,
 		  u32 max, u32 *total)
 {
+	int ret = vx_embed_list_after(fs, ino, space, NULL, out, max, total);
+
+	return ret < 0 ? ret : 0;
+}
+
+int vx_embed_list_after(struct vx_fs *fs, u64 ino, u32 space,
+			const struct vx_embed *after, struct vx_embed *out,
+			u32 max, u32 *total)
+{
 	struct vx_inode_data in;
 	struct vx_space_item it;
 	struct emb_rec *recs = NULL;
-	u64 n = 0, i;
+	u64 n = 0, i, first = 0;
 	int err;
 
-	if (max && !out)
+	if ((max && !out) || (after && !space))
 		return -EINVAL;
 	err = vx_inode_read(fs, ino, &in);
 	if (err)
@@ -2255,18 +2264,26 @@ int vx_embed_list(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *out,
 	if (err)
 		return err;
 	vx_sort(recs, n, sizeof(*recs), emb_cmp);
-	for (i = 0; i < n && i < max; i++) {
+	/* one space: (offset, length) is unique, so it is a cursor */
+	while (after && first < n &&
+	       (recs[first].off < after->chunk_offset ||
+		(recs[first].off == after->chunk_offset &&
+		 recs[first].len <= after->chunk_length)))
+		first++;
+	for (i = 0; first + i < n && i < max; i++) {
+		const struct emb_rec *r = &recs[first + i];
+
 		memset(&out[i], 0, sizeof(out[i]));
-		out[i].chunk_offset = recs[i].off;
-		out[i].chunk_length = recs[i].len;
-		out[i].data_version = recs[i].dv;
-		out[i].vid = recs[i].vid;
-		out[i].flags = recs[i].dv != in.data_version ? VX_EMBED_STALE : 0;
+		out[i].chunk_offset = r->off;
+		out[i].chunk_length = r->len;
+		out[i].data_version = r->dv;
+		out[i].vid = r->vid;
+		out[i].flags = r->dv != in.data_version ? VX_EMBED_STALE : 0;
 	}
 	if (total)
 		*total = n > 0xffffffffULL ? 0xffffffffU : (u32)n;
 	vx_free(recs);
-	return 0;
+	return (int)i;
 }
 
 int vx_embed_lookup(struct vx_fs *fs, u64 ino, u32 space, u64 vid,

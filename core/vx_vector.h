@@ -169,6 +169,15 @@ int vx_embed_delete(struct vx_fs *fs, u64 ino, u32 space,
 int vx_embed_list(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *out,
 		  u32 max, u32 *total);
 /*
+ * The same from the first chunk ordered after after's (offset, length), so
+ * that a long list can be read in pages (after NULL: from the first).
+ * Needs a space (-EINVAL with space 0).  *total still counts them all;
+ * returns how many were written to out.
+ */
+int vx_embed_list_after(struct vx_fs *fs, u64 ino, u32 space,
+			const struct vx_embed *after, struct vx_embed *out,
+			u32 max, u32 *total);
+/*
  * One embedding by vid, for search results: a single item lookup on the
  * hot path of every search, so flags stay 0 (compare data_version with the
  * inode's own to tell staleness).  -ENOENT.

@@ -807,10 +807,14 @@ static int vexfs_emb_get(struct file *file, struct vexfs_embeddings *a,
 	struct inode *inode = file_inode(file);
 	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
 	struct vexfs_chunk *uc = NULL;
+	struct vx_embed after = {
+		.chunk_offset = a->after_offset,
+		.chunk_length = a->after_length,
+	};
 	struct vx_space_desc d;
 	struct vx_embed *e = NULL;
 	u32 *vecs = NULL;
-	u32 i, total = 0, filled;
+	u32 i, total = 0, filled = 0;
 	u64 bytes = 0, dv;
 	int err;
 
@@ -836,8 +840,13 @@ static int vexfs_emb_get(struct file *file, struct vexfs_embeddings *a,
 	if (err)
 		goto out;
 	dv = VEXFS_I(inode)->d.data_version;
-	err = vx_embed_list(sbi->fs, inode->i_ino, d.id, e, a->count, &total);
-	filled = err ? 0 : min(a->count, total);
+	err = vx_embed_list_after(sbi->fs, inode->i_ino, d.id,
+				  a->flags & VEXFS_EMB_AFTER ? &after : NULL,
+				  e, a->count, &total);
+	if (err >= 0) {
+		filled = err;
+		err = 0;
+	}
 	for (i = 0; !err && vecs && i < filled; i++)
 		err = vx_embed_read_vector(sbi->fs, d.id, e[i].vid,
 					   (float *)(vecs + (size_t)i * d.dim));
@@ -887,8 +896,12 @@ static long vexfs_ioc_emb(struct file *file, unsigned int cmd,
 		allowed = VEXFS_EMB_REPLACE_ALL;
 	else if (cmd == VEXFS_IOC_EMB_DELETE)
 		allowed = VEXFS_EMB_ALL_SPACES;
+	else if (cmd == VEXFS_IOC_EMB_GET)
+		allowed = VEXFS_EMB_AFTER;
 	if (a.size != sizeof(a) || (a.flags & ~allowed) ||
 	    vexfs_check_name(a.name) ||
+	    (!(a.flags & VEXFS_EMB_AFTER) &&
+	     (a.after_offset || a.after_length)) ||
 	    !vexfs_all_zero(a.reserved, sizeof(a.reserved)))
 		return -EINVAL;
 	if (!S_ISREG(inode->i_mode))

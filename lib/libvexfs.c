@@ -499,18 +499,33 @@ int vexfs_emb_delete(int fd, const char *space,
 			  flags, 0, NULL);
 }
 
-int vexfs_emb_get_into(int fd, const char *space, struct vexfs_chunk *chunks,
-		       uint32_t room, float *vectors, uint32_t dim,
-		       uint32_t *filled, uint32_t *total, uint32_t *dim_out,
-		       uint64_t *data_version)
+int vexfs_emb_get_after(int fd, const char *space,
+			const struct vexfs_chunk *after,
+			struct vexfs_chunk *chunks, uint32_t room,
+			float *vectors, uint32_t dim, uint32_t *filled,
+			uint32_t *total, uint32_t *dim_out,
+			uint64_t *data_version)
 {
 	struct vexfs_embeddings e;
 	int err;
 
 	if (room && !chunks)
 		return -EINVAL;
-	err = emb_call(fd, VEXFS_IOC_EMB_GET, space, chunks, room, vectors, dim,
-		       0, 0, &e);
+	memset(&e, 0, sizeof(e));
+	e.size = sizeof(e);
+	err = set_name(e.name, space);
+	if (err)
+		return err;
+	if (after) {
+		e.flags = VEXFS_EMB_AFTER;
+		e.after_offset = after->offset;
+		e.after_length = after->length;
+	}
+	e.dim = dim;
+	e.count = room;
+	e.chunks_ptr = uptr(chunks);
+	e.vectors_ptr = uptr(vectors);
+	err = xioctl(fd, VEXFS_IOC_EMB_GET, &e);
 	if (err)
 		return err;
 	if (filled)
@@ -522,6 +537,15 @@ int vexfs_emb_get_into(int fd, const char *space, struct vexfs_chunk *chunks,
 	if (data_version)
 		*data_version = e.data_version;
 	return 0;
+}
+
+int vexfs_emb_get_into(int fd, const char *space, struct vexfs_chunk *chunks,
+		       uint32_t room, float *vectors, uint32_t dim,
+		       uint32_t *filled, uint32_t *total, uint32_t *dim_out,
+		       uint64_t *data_version)
+{
+	return vexfs_emb_get_after(fd, space, NULL, chunks, room, vectors, dim,
+				   filled, total, dim_out, data_version);
 }
 
 int vexfs_emb_count(int fd, const char *space, uint32_t *total,
@@ -540,10 +564,48 @@ void vexfs_emb_set_free(struct vexfs_emb_set *set)
 	memset(set, 0, sizeof(*set));
 }
 
+/*
+ * Pages of at most one call's worth into out's buffers (room entries),
+ * each after the last chunk of the one before.  1 if the file's count or
+ * the space's dimension changed meanwhile (the caller starts again).
+ */
+static int emb_get_pages(int fd, const char *space, int with_vectors,
+			 uint32_t room, struct vexfs_emb_set *out)
+{
+	uint32_t got = 0, per, filled, total, dim;
+	uint64_t dv;
+	int err;
+
+	while (got < room) {
+		per = room - got;
+		if (per > VEXFS_BATCH_MAX)
+			per = VEXFS_BATCH_MAX;
+		if (with_vectors && per > vexfs_emb_batch_max(out->dim))
+			per = vexfs_emb_batch_max(out->dim);
+		err = vexfs_emb_get_after(fd, space,
+					  got ? &out->chunks[got - 1] : NULL,
+					  out->chunks + got, per,
+					  with_vectors ? out->vectors +
+					  (size_t)got * out->dim : NULL,
+					  out->dim, &filled, &total, &dim, &dv);
+		if (err)
+			return err;
+		if (dim != out->dim || total != room)
+			return 1;
+		if (!got)
+			out->data_version = dv;
+		got += filled;
+		if (filled < per)
+			break;
+	}
+	out->count = got;
+	return 0;
+}
+
 int vexfs_emb_get(int fd, const char *space, int with_vectors,
 		  struct vexfs_emb_set *out)
 {
-	uint32_t total, dim, filled, room;
+	uint32_t total, dim;
 	uint64_t dv;
 	int err, tries;
 
@@ -552,36 +614,31 @@ int vexfs_emb_get(int fd, const char *space, int with_vectors,
 	if (err)
 		return err;
 	for (tries = 0; tries < 8; tries++) {
-		room = total;
-		if (room > VEXFS_BATCH_MAX ||
-		    (with_vectors && room > vexfs_emb_batch_max(dim)))
-			return -E2BIG;
 		vexfs_emb_set_free(out);
 		out->dim = dim;
 		out->data_version = dv;
-		if (!room)
+		if (!total)
 			return 0;
-		out->chunks = calloc(room, sizeof(*out->chunks));
+		out->chunks = calloc(total, sizeof(*out->chunks));
 		if (with_vectors)
-			out->vectors = calloc((size_t)room * dim, sizeof(float));
+			out->vectors = calloc((size_t)total * dim, sizeof(float));
 		if (!out->chunks || (with_vectors && !out->vectors)) {
 			vexfs_emb_set_free(out);
 			return -ENOMEM;
 		}
-		err = vexfs_emb_get_into(fd, space, out->chunks, room,
-					 out->vectors, dim, &filled, &total,
-					 &out->dim, &out->data_version);
+		err = emb_get_pages(fd, space, with_vectors, total, out);
+		if (err <= 0) {
+			if (err)
+				vexfs_emb_set_free(out);
+			return err;
+		}
+		/* added or deleted meanwhile, or a dropped and recreated
+		 * space of another dimension: start again */
+		err = vexfs_emb_count(fd, space, &total, &dim, &dv);
 		if (err) {
 			vexfs_emb_set_free(out);
 			return err;
 		}
-		/* the space cannot change dimension, but a dropped and
-		 * recreated one could: then start again */
-		if (total <= room && out->dim == dim) {
-			out->count = filled;
-			return 0;
-		}
-		dim = out->dim;
 	}
 	vexfs_emb_set_free(out);
 	return -EAGAIN;

@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define LIBVEXFS_VERSION_MAJOR	1
-#define LIBVEXFS_VERSION_MINOR	1
+#define LIBVEXFS_VERSION_MINOR	2
 
 /* f_type of a VexFS volume in struct statfs. */
 #define VEXFS_SUPER_MAGIC	0x56584653
@@ -238,6 +238,19 @@ int vexfs_emb_get_into(int fd, const char *space, struct vexfs_chunk *chunks,
 		       uint32_t *filled, uint32_t *total, uint32_t *dim_out,
 		       uint64_t *data_version);
 
+/*
+ * The same, a page at a time: the chunks ordered after *after (the last
+ * chunk of the previous page; NULL = from the first).  A page shorter than
+ * room is the last.  One call returns at most VEXFS_BATCH_MAX chunks and
+ * vexfs_emb_batch_max(dim) vectors (-E2BIG beyond).
+ */
+int vexfs_emb_get_after(int fd, const char *space,
+			const struct vexfs_chunk *after,
+			struct vexfs_chunk *chunks, uint32_t room,
+			float *vectors, uint32_t dim, uint32_t *filled,
+			uint32_t *total, uint32_t *dim_out,
+			uint64_t *data_version);
+
 /* All embeddings of one file in one space, as vexfs_emb_get() returns them. */
 struct vexfs_emb_set {
 	uint32_t count;			/* entries in chunks (and rows of vectors) */
@@ -248,10 +261,10 @@ struct vexfs_emb_set {
 };
 
 /*
- * Allocating GET: asks for the count, allocates, fetches, and retries if
- * embeddings were added meanwhile.  with_vectors 0 fetches chunks only.
- * Free with vexfs_emb_set_free() (also safe on a zeroed set).  -E2BIG if
- * the file has more embeddings than one call can return.
+ * Allocating GET: asks for the count, allocates, fetches page by page (any
+ * number of embeddings), and starts again if embeddings were added or
+ * deleted meanwhile (-EAGAIN after 8 tries).  with_vectors 0 fetches chunks
+ * only.  Free with vexfs_emb_set_free() (also safe on a zeroed set).
  */
 int vexfs_emb_get(int fd, const char *space, int with_vectors,
 		  struct vexfs_emb_set *out);

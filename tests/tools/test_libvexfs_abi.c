@@ -79,7 +79,9 @@ OFF(vexfs_embeddings, expect_version, 96);
 OFF(vexfs_embeddings, filled, 104);
 OFF(vexfs_embeddings, total, 108);
 OFF(vexfs_embeddings, data_version, 112);
-OFF(vexfs_embeddings, reserved, 120);
+OFF(vexfs_embeddings, after_offset, 120);
+OFF(vexfs_embeddings, after_length, 128);
+OFF(vexfs_embeddings, reserved, 136);
 
 OFF(vexfs_search_result, ino, 0);
 OFF(vexfs_search_result, generation, 8);

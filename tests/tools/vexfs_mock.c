@@ -330,10 +330,13 @@ static int emb(int fd, unsigned long cmd, struct vexfs_embeddings *e)
 	float *v = (void *)(uintptr_t)e->vectors_ptr;
 	char path[PATH_MAX], dpath[PATH_MAX];
 	struct stat st, dst;
-	uint32_t i, n = 0;
+	uint32_t i, n = 0, total = 0;
 	size_t k;
 
 	if (e->size != sizeof(*e) || !zero(e->reserved, sizeof(e->reserved)))
+		return -EINVAL;
+	if ((e->flags & VEXFS_EMB_AFTER) ? cmd != VEXFS_IOC_EMB_GET :
+	    e->after_offset || e->after_length)
 		return -EINVAL;
 	fstat(fd, &st);
 	if (!S_ISREG(st.st_mode))
@@ -354,6 +357,14 @@ static int emb(int fd, unsigned long cmd, struct vexfs_embeddings *e)
 		for (k = 0; k < nembs; k++) {
 			if (embs[k]->ino != st.st_ino || embs[k]->space != s->space_id)
 				continue;
+			/* stored in insertion order: a page filters, not sorts */
+			if ((e->flags & VEXFS_EMB_AFTER) &&
+			    (embs[k]->off < e->after_offset ||
+			     (embs[k]->off == e->after_offset &&
+			      embs[k]->len <= e->after_length))) {
+				total++;
+				continue;
+			}
 			if (n < e->count) {
 				c[n].offset = embs[k]->off;
 				c[n].length = embs[k]->len;
@@ -366,7 +377,7 @@ static int emb(int fd, unsigned long cmd, struct vexfs_embeddings *e)
 			n++;
 		}
 		e->filled = n < e->count ? n : e->count;
-		e->total = n;
+		e->total = n + total;
 		e->dim = s->dim;
 		return 0;
 	}

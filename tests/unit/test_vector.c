@@ -466,6 +466,21 @@ static int t_update_delete_reuse(void)
 		CHECK_EQ(e[i].data_version, 3);
 		CHECK(vec_equal(fs, sp, e[i].vid, w + i * 16, 16));
 	}
+	/* in pages: after a chunk (or a key between chunks) */
+	{
+		struct vx_embed pg[2], after = e[0];
+
+		CHECK_EQ(vx_embed_list_after(fs, f, sp, &after, pg, 2, &total), 2);
+		CHECK_EQ(total, 3);
+		CHECK(pg[0].chunk_offset == 10 && pg[1].chunk_offset == 20);
+		CHECK_EQ(pg[1].vid, e[2].vid);
+		after.chunk_length = 11;	/* (0, 11): between chunks */
+		CHECK_EQ(vx_embed_list_after(fs, f, sp, &after, pg, 1, &total), 1);
+		CHECK_EQ(pg[0].chunk_offset, 10);
+		CHECK_EQ(vx_embed_list_after(fs, f, sp, &e[2], pg, 2, &total), 0);
+		CHECK_EQ(total, 3);
+		CHECK_EQ(vx_embed_list_after(fs, f, 0, &e[2], pg, 2, &total), -EINVAL);
+	}
 	CHECK_EQ(live_count(fs, sp), 6);
 	/* delete everything of f in the space, then of g in every space */
 	CHECK_EQ(vx_embed_delete(fs, f, sp, NULL, 0), 0);

@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vexfs_ioctl as vx  # noqa: E402
 from vexfs_ioctl import (  # noqa: E402
-    BATCH_BYTES_MAX, BATCH_MAX, CHUNK, DIM_MAX, EF_MAX, EMB, EMB_ALL_SPACES, EMB_REPLACE_ALL,
+    BATCH_BYTES_MAX, BATCH_MAX, CHUNK, DIM_MAX, EF_MAX, EMB, EMB_AFTER, EMB_ALL_SPACES, EMB_REPLACE_ALL,
     IOC_EMB_ADD, IOC_EMB_DELETE, IOC_EMB_GET, IOC_EMB_UPDATE, IOC_MANAGE, IOC_SEARCH, K_MAX,
     MANAGE_SIZE, OP_DIR_GET_SPACE, OP_DIR_SET_SPACE, OP_INDEX_BUILD, OP_SET_EF, OP_SPACE_CREATE,
     OP_SPACE_DROP, OP_SPACE_INFO, OP_SPACE_LIST, SEARCH_EXACT, SEARCH_NO_STALE, SEARCH_PATHS,
@@ -417,6 +417,26 @@ def put_get_rm_chunks(t):
     cb = Buf(64)
     r = emb_call(ffd, IOC_EMB_GET, sp, count=2, chunks_ptr=cb.addr, vectors_ptr=0)
     eq((r["filled"], r["total"], r["dim"]), (2, 4, 3), "GET with room for 2")
+
+    # pages after a chunk (VEXFS_EMB_AFTER), with their vectors
+    def page(after):
+        cb, vb = Buf(CHUNK.size * 2), Buf(4 * 3 * 2)
+        r = emb_call(ffd, IOC_EMB_GET, sp, count=2, chunks_ptr=cb.addr, vectors_ptr=vb.addr,
+                     flags=EMB_AFTER, reserved=(after[0], after[1], 0, 0))
+        eq(r["total"], 4, f"a page after {after} still counts every chunk")
+        return ([CHUNK.unpack_from(cb.raw(), i * CHUNK.size)[:2] for i in range(r["filled"])],
+                list(struct.unpack_from(f"<{3 * r['filled']}f", vb.raw())))
+    eq(page((1024, 1024)), ([(2048, 1024), (3072, 1024)], [1.0, 1.5, -1.0] + vecs[0:3]),
+       "GET after (1024, 1024): the next page with its vectors")
+    eq(page((1500, 7))[0], [(2048, 1024), (3072, 1024)], "GET after a key that is not a chunk")
+    eq(page((0, 0))[0], [(0, 4096), (1024, 1024)], "GET after (0, 0)")
+    eq(page((3072, 1024))[0], [], "GET after the last chunk: an empty page")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_ADD, sp, [(9, 9)], [1, 1, 1], 3, flags=EMB_AFTER,
+                 what="EMB_AFTER on ADD")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_GET, sp, count=0, reserved=(0, 5, 0, 0),
+                 what="after_length without EMB_AFTER")
+    expect_errno(errno.EINVAL, emb_call, ffd, IOC_EMB_GET, sp, count=0, flags=EMB_AFTER,
+                 reserved=(0, 0, 0, 1), what="EMB reserved with EMB_AFTER")
     # UPDATE
     emb_call(ffd, IOC_EMB_UPDATE, sp, [(1024, 1024)], [9, 9, 9], 3)
     eq(emb_get(ffd, sp)[0][1]["vector"], [9.0, 9.0, 9.0], "UPDATE replaced the vector")

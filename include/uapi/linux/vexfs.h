@@ -105,6 +105,7 @@ struct vexfs_chunk {
 /* vexfs_embeddings.flags */
 #define VEXFS_EMB_REPLACE_ALL	0x1	/* ADD: atomically replace the file's embeddings in the space */
 #define VEXFS_EMB_ALL_SPACES	0x2	/* DELETE with count 0 and name "": every space */
+#define VEXFS_EMB_AFTER		0x4	/* GET: only chunks ordered after (after_offset, after_length) */
 
 /*
  * ADD / UPDATE / GET / DELETE on a regular file's descriptor.  ADD, UPDATE
@@ -125,7 +126,9 @@ struct vexfs_embeddings {
 	__u32 filled;			/* GET: out, entries written */
 	__u32 total;			/* GET: out, embeddings the file has in the space */
 	__u64 data_version;		/* out: the file's current data version */
-	__u64 reserved[4];
+	__u64 after_offset;		/* GET with VEXFS_EMB_AFTER: the last chunk of the */
+	__u64 after_length;		/* previous page; otherwise 0 */
+	__u64 reserved[2];
 };
 
 struct vexfs_search_result {
