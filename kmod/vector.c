@@ -274,7 +274,8 @@ static void vexfs_link_workfn(struct work_struct *work)
 		sb_end_write(sb);
 		if (err == -EAGAIN)	/* requeued by the last addition */
 			continue;
-		if (err && err != -EROFS && err != -EIO)
+		/* -ENOENT: the space was dropped meanwhile, nothing to index */
+		if (err && err != -EROFS && err != -EIO && err != -ENOENT)
 			vexfs_warn(sb, "indexing space %s failed (%d); searches still find its vectors by exact scan",
 				   d.name, err);
 	}

@@ -387,6 +387,33 @@ def limits(t):
                  vectors_ptr=16, what=f"ADD {n} x dim 8192 (> 64 MiB)")
 
 
+@case(quick=False)
+def get_more_than_one_call(t):
+    """More embeddings than one GET returns: vexctl get (libvexfs) reads them in pages.
+
+    They go in with vexctl import at its default batch (65536 chunks a call), which this 2 GB
+    volume cannot reserve at once (ENOSPC): import halves the batch until it fits."""
+    n = BATCH_MAX + 7
+    f = t.file("many", b"x" * n)
+    ffd = t.open(f)
+    sp = t.space(2)
+    write_npy("/tmp/vx-many.npy", [[float(i % 1000)] * 2 if i < BATCH_MAX else [0.5, -0.5]
+                                   for i in range(n)])
+    with open("/tmp/vx-many.list", "w") as lst:
+        lst.writelines(f"many\t{i}:1\n" for i in range(n))
+    d = vexctl_json("import", t.d, "--vectors", "/tmp/vx-many.npy", "--files", "/tmp/vx-many.list",
+                    "--space", sp)
+    eq(d["vectors"], n, "vexctl import of 65543 chunks into one file")
+    t.note(f"import took {d['calls']} calls")
+    eq(emb_call(ffd, IOC_EMB_GET, sp, count=0)["total"], n, "the file has 65543 embeddings")
+    d = vexctl_json("get", f, "--space", sp, "--vectors")
+    got = d["embeddings"]
+    eq(len(got), n, "vexctl get returns every one")
+    eq([e["offset"] for e in got], list(range(n)), "in order, none twice")
+    eq((got[BATCH_MAX - 1]["vector"], got[n - 1]["vector"]), ([535.0, 535.0], [0.5, -0.5]),
+       "vectors on both sides of the page boundary")
+
+
 @case()
 def put_get_rm_chunks(t):
     data = bytes(range(256)) * 16

@@ -51,7 +51,8 @@ static const char import_help[] =
 "Bulk import: row i of the vectors file belongs to the file named on line i\n"
 "of LIST, a path relative to DIR, optionally followed by a TAB and a chunk\n"
 "OFF:LEN (rows without a chunk cover the whole file).  Rows of one file are\n"
-"stored together, in batches of at most --batch chunks per ioctl.\n"
+"stored together, in batches of at most --batch chunks per ioctl (halved\n"
+"while the volume has no room for the worst case of a whole batch).\n"
 "\n"
 "      --vectors FILE    .npy, .fvecs, raw float32 or text (see put)\n"
 "      --files LIST      the list of paths ('-' = standard input)\n"
@@ -422,7 +423,7 @@ int cmd_import(int argc, char **argv)
 	struct vecs v;
 	struct args a;
 	size_t nrows, i, j, done = 0, files = 0, calls = 0;
-	uint32_t batch;
+	uint32_t batch, cur;
 	float *buf;
 	struct status_line bar;
 	char err[256];
@@ -450,6 +451,7 @@ int cmd_import(int argc, char **argv)
 	batch = vexfs_emb_batch_max(info.dim);
 	if (a.have_batch && a.batch < batch)
 		batch = a.batch;
+	cur = batch;
 	qsort(rows, nrows, sizeof(*rows), row_cmp);
 	chunks = xcalloc(batch, sizeof(*chunks));
 	buf = xcalloc((size_t)batch * info.dim, sizeof(float));
@@ -474,7 +476,7 @@ int cmd_import(int argc, char **argv)
 		for (size_t k = i; k < j;) {
 			uint32_t n = 0;
 
-			while (k < j && n < batch) {
+			while (k < j && n < cur) {
 				chunks[n] = rows[k].chunk;
 				memcpy(buf + (size_t)n * info.dim,
 				       v.v + (rows[k].line - 1) * info.dim,
@@ -486,6 +488,16 @@ int cmd_import(int argc, char **argv)
 					  a.replace && first ? VEXFS_EMB_REPLACE_ALL : 0,
 					  0, NULL);
 			calls++;
+			if (e == -ENOSPC && n > 1) {
+				/*
+				 * The kernel reserves the worst case of a whole
+				 * batch up front, far more than it uses: on a
+				 * small volume a smaller batch still fits.
+				 */
+				cur = n / 2;
+				k -= n;
+				continue;
+			}
 			first = false;
 			if (e) {
 				status_clear(&bar);
