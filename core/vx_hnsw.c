@@ -591,6 +591,31 @@ int vx_index_link_pending(struct vx_index *idx, struct vx_index_scratch *s,
 	return 0;
 }
 
+/* out[b] = distance to the vector of bit b of a bitmap word, per set bit. */
+static void vx_dist_word(struct vx_ctx *c, const float *q, const u8 *base,
+			 u64 bits, float *out)
+{
+	const struct vx_index *idx = c->idx;
+	u32 b;
+
+	if (c->kind >= VX_DK_AVX512) {
+		vx_word_avx512(idx->p.metric, q, base, idx->vec_bytes, bits,
+			       c->dim, out);
+		return;
+	}
+	if (c->kind >= VX_DK_AVX2) {
+		vx_word_avx2(idx->p.metric, q, base, idx->vec_bytes, bits,
+			     c->dim, out);
+		return;
+	}
+	while (bits) {
+		b = (u32)__builtin_ctzll(bits);
+		bits &= bits - 1;
+		out[b] = vx_dist_vec(c, q, (const float *)(base +
+					(size_t)b * idx->vec_bytes));
+	}
+}
+
 /* Scan live (or only pending) vectors exactly into s->res, best cap kept. */
 static void vx_scan(struct vx_ctx *c, struct vx_index_scratch *s,
 		    const float *q, u32 cap, bool pending_only)
@@ -598,31 +623,29 @@ static void vx_scan(struct vx_ctx *c, struct vx_index_scratch *s,
 	const struct vx_index *idx = c->idx;
 	u64 span = vx_span(idx), wd;
 	u64 start = pending_only ? idx->pend_lo / 64 : 0;
-	u32 n;
+	float dist[64];
 
 	/*
 	 * 64 vids of a bitmap word are in one chunk (at least 64 nodes), their
-	 * vectors packed: walk them by pointer, a stream the CPU prefetches.
+	 * vectors packed: a stream the CPU prefetches, measured a word at a
+	 * time.
 	 */
 	for (wd = start; wd < span / 64; wd++) {
 		u64 bits = idx->live_map[wd];
-		const u8 *base;
 
 		if (pending_only)
 			bits &= ~idx->linked_map[wd];
 		if (!bits)
 			continue;
-		base = (const u8 *)vx_rec_vec(idx, wd * 64);
-		n = 0;
+		vx_dist_word(c, q, (const u8 *)vx_rec_vec(idx, wd * 64), bits,
+			     dist);
+		vx_count(c, (u32)vx_popcount64(bits));
 		while (bits) {
 			u32 b = (u32)__builtin_ctzll(bits);
-			const float *v = (const float *)(base + (size_t)b * idx->vec_bytes);
 
 			bits &= bits - 1;
-			vx_keep_best(&s->res, cap, vx_dist_vec(c, q, v), (u32)(wd * 64 + b));
-			n++;
+			vx_keep_best(&s->res, cap, dist[b], (u32)(wd * 64 + b));
 		}
-		vx_count(c, n);
 	}
 }
 

@@ -319,6 +319,10 @@ float vx_cos_avx2(const float *a, const float *b, u32 dim);
 float vx_l2_avx512(const float *a, const float *b, u32 dim);
 float vx_ip_avx512(const float *a, const float *b, u32 dim);
 float vx_cos_avx512(const float *a, const float *b, u32 dim);
+void vx_word_avx2(u32 metric, const float *q, const u8 *base, size_t stride,
+		  u64 bits, u32 dim, float *out);
+void vx_word_avx512(u32 metric, const float *q, const u8 *base, size_t stride,
+		    u64 bits, u32 dim, float *out);
 
 /* ---- vx_hnsw.c ([FPU]) ---- */
 void vx_hnsw_normalize(float *v, u32 dim);

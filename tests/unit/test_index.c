@@ -245,6 +245,127 @@ static int link_all(struct vx_index *idx)
 	return err;
 }
 
+/*
+ * The word kernels of the exact scan: each set bit's distance equals the
+ * scalar kernel's, unset bits' slots are left alone, for every SIMD set
+ * this CPU has (AVX2 is tested on an AVX-512 machine too).
+ */
+static int test_word_kernels(void)
+{
+	static const u64 patterns[] = { ~0ULL, 1, 0x8000000000000001ULL,
+					0x5a5a00ff0f0f3c3cULL };
+	u32 di, m, p, b, i, isa;
+
+	for (di = 0; di < sizeof(dims) / sizeof(dims[0]); di++) {
+		u32 dim = dims[di];
+		size_t stride = ((size_t)dim * 4 + 15) & ~(size_t)15;
+		u8 *base = malloc(stride * 64);
+		float q[1536], out[64];
+
+		CHECK(base);
+		for (i = 0; i < dim; i++)
+			q[i] = urand() * 2;
+		for (b = 0; b < 64; b++)
+			for (i = 0; i < dim; i++)
+				((float *)(base + b * stride))[i] = urand() * 2;
+		for (isa = 0; isa < 2; isa++) {
+			if (isa == 0 ? !vx_cpu_has_avx2() : !vx_cpu_has_avx512())
+				continue;
+			for (m = 1; m <= 3; m++) {
+				for (p = 0; p < 4; p++) {
+					for (b = 0; b < 64; b++)
+						out[b] = -12345.0f;
+					if (isa == 0)
+						vx_word_avx2(m, q, base, stride,
+							     patterns[p], dim, out);
+					else
+						vx_word_avx512(m, q, base, stride,
+							       patterns[p], dim,
+							       out);
+					for (b = 0; b < 64; b++) {
+						const float *v = (const float *)
+							(base + b * stride);
+						bool set = patterns[p] >> b & 1;
+
+						vx_distance_force_scalar(true);
+						CHECK(!set || close_enough(out[b],
+						      vx_distance(m, q, v, dim),
+						      4.0 * dim));
+						vx_distance_force_scalar(false);
+						CHECK(set || out[b] == -12345.0f);
+					}
+				}
+			}
+		}
+		free(base);
+	}
+	return 0;
+}
+
+/*
+ * Exact search against brute force over the stored vectors, with holes
+ * (a whole bitmap word removed, every third vector), a dimension that is
+ * no multiple of 8, every metric, the widest kernels and the scalar ones.
+ */
+static int test_exact_vs_brute_force(void)
+{
+	const u32 dim = 37, n = 300, k = 10;
+	float *d = make_clustered(n + 4, dim, 8, 0.5f);
+	u32 metric, scalar, qi, i, j, nh;
+
+	CHECK(d);
+	for (metric = 1; metric <= 3; metric++) {
+		struct vx_index *idx = new_index(dim, metric, 8, 40);
+		struct vx_index_scratch *s;
+		struct vx_index_hit h[10];
+
+		CHECK(idx);
+		CHECK_EQ(fill(idx, d, n, dim), 0);
+		for (i = 0; i < n; i++)
+			if ((i >= 64 && i < 128) || i % 3 == 0)
+				CHECK_EQ(vx_index_remove(idx, i), 0);
+		s = vx_index_scratch_alloc(idx, k);
+		CHECK(s);
+		for (scalar = 0; scalar < 2; scalar++) {
+			vx_distance_force_scalar(scalar);
+			for (qi = 0; qi < 4; qi++) {
+				const float *q = d + (size_t)(n + qi) * dim;
+				double best[10];
+				u32 nb = 0;
+
+				CHECK_EQ(vx_index_search_exact(idx, s, q, k, h,
+							       &nh), 0);
+				CHECK_EQ(nh, k);
+				/* the k smallest reference distances, sorted */
+				for (i = 0; i < n; i++) {
+					double x;
+
+					if (!vx_index_live(idx, i))
+						continue;
+					x = ref_dist(metric, q,
+						     vx_index_vector(idx, i), dim);
+					if (nb == k && x >= best[k - 1])
+						continue;
+					for (j = nb < k ? nb++ : k - 1;
+					     j > 0 && best[j - 1] > x; j--)
+						best[j] = best[j - 1];
+					best[j] = x;
+				}
+				for (i = 0; i < k; i++) {
+					CHECK(vx_index_live(idx, h[i].vid));
+					CHECK(close_enough(h[i].dist, best[i],
+							   4.0 * dim));
+				}
+			}
+		}
+		vx_distance_force_scalar(false);
+		vx_index_scratch_free(s);
+		vx_index_destroy(idx);
+	}
+	free(d);
+	return 0;
+}
+
 /* Mean recall@k of HNSW against exact over queries q. */
 static double recall(struct vx_index *idx, const float *q, u32 nq, u32 dim,
 		     u32 k, u32 ef)
@@ -1057,6 +1178,8 @@ int main(void)
 {
 	vt_run("distance kernels vs double reference", test_metrics_reference);
 	vt_run("scalar vs SIMD kernels", test_scalar_vs_simd);
+	vt_run("exact scan word kernels", test_word_kernels);
+	vt_run("exact search vs brute force, with holes", test_exact_vs_brute_force);
 	vt_run("bad parameters", test_bad_params);
 	vt_run("pending vectors found before linking", test_pending);
 	vt_run("HNSW recall on clustered data", test_recall);
