@@ -32,7 +32,7 @@
 #include "vx_vector.h"
 #include "vexfs_uapi.h"
 
-static unsigned int auto_debounce_ms = 500;
+static unsigned int auto_debounce_ms = 100;
 module_param(auto_debounce_ms, uint, 0644);
 MODULE_PARM_DESC(auto_debounce_ms,
 		 "Quiet time after a file is closed or fsync'd before it is sent to a sidecar (ms)");

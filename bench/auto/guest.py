@@ -106,6 +106,8 @@ def main():
     ap.add_argument("--kb", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default=os.environ.get("VM_DISKS", "").split()[0])
+    ap.add_argument("--profile", action="store_true",
+                    help="run the sidecar under cProfile and print where its time went")
     args = ap.parse_args()
 
     nbytes = make_corpus(args.files, args.kb, 1)
@@ -116,9 +118,14 @@ def main():
     backend = backends.make_backend({"backend": args.backend})
     backend.embed(["warm up"])
     log = open("/tmp/vexfsd.log", "w")
-    sidecar = subprocess.Popen(["vexfsd", "run", "--mount", MNT, "--space", "bench",
+    prog = ["vexfsd"]
+    if args.profile:
+        prog = [sys.executable, "-m", "cProfile", "-o", "/tmp/vexfsd.prof", "-m", "vexfsd"]
+    sidecar = subprocess.Popen(prog + ["run", "--mount", MNT, "--space", "bench",
                                 "--backend", args.backend, "--log-format", "json",
-                                "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+                                "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
+                               env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "tools",
+                                                                            "vexfsd")))
     # registered once STATUS counts it (the model is loaded before REGISTER)
     mfd = os.open(MNT, os.O_RDONLY)
     while not vexfs.auto_status(mfd, "bench")["sidecars"]:
@@ -160,6 +167,11 @@ def main():
         sidecar.kill()
         sidecar.wait()
     subprocess.run(["umount", MNT])
+    if args.profile:
+        import pstats
+        st = pstats.Stats("/tmp/vexfsd.prof", stream=sys.stderr)
+        st.sort_stats("tottime").print_stats(25)
+        st.sort_stats("cumulative").print_stats(r"vexfsd/(daemon|vexfs)\.py", 30)
     print(f"Backend `{args.backend}` ({backend.model}), {args.files} files, "
           f"{nbytes / 1e6:.2f} MB of text, {nchunks} chunks (1000 characters, overlap 200), "
           f"batches of {BATCH}.\n")

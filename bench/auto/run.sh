@@ -3,18 +3,19 @@
 # End-to-end automatic-embedding ingest vs the same backend embedding the same
 # chunks directly, side by side in one QEMU guest (bench/auto/guest.py).  Both
 # run under TCG, so only their ratio means anything.  Writes
-# bench/results/auto-ingest-<date>.md.
+# bench/results/auto-ingest-<date>-<time>-<backend>.md.
 #
 #   bench/auto/run.sh [--backend minilm|builtin] [--files N] [--kb K] [--rounds R] [--kernel 6.1]
-#                     [--mttcg]
+#                     [--mttcg] [--profile]
 #
 # By default the guest's two vCPUs share one host thread (scripts/vm-exec): the
 # ratio then compares CPU cost, as on a one-core machine.  --mttcg gives each vCPU
 # a host thread, so copying, the kernel and the sidecar overlap as they do on
-# any multi-core machine (6.1 guests only).
+# any multi-core machine (6.1 guests only).  --profile runs the sidecar under
+# cProfile and prints where its time went (no results file: timings are skewed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-backend=minilm files=24 kb=2 rounds=2 kernel=6.1 mttcg=
+backend=minilm files=24 kb=2 rounds=2 kernel=6.1 mttcg= profile=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--backend) backend=$2 && shift 2 ;;
@@ -23,16 +24,21 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2 && shift 2 ;;
 	--kernel) kernel=$2 && shift 2 ;;
 	--mttcg) mttcg=--mttcg && shift ;;
-	*) echo "usage: $0 [--backend B] [--files N] [--kb K] [--rounds R] [--kernel K] [--mttcg]" >&2 && exit 2 ;;
+	--profile) profile=--profile && shift ;;
+	*) echo "usage: $0 [--backend B] [--files N] [--kb K] [--rounds R] [--kernel K] [--mttcg] [--profile]" >&2 && exit 2 ;;
 	esac
 done
 scripts/install-pyenv >/dev/null
 make -s tools
-out=bench/results/auto-ingest-$(date +%Y-%m-%d)-$backend${mttcg:+-mttcg}.md
+out=bench/results/auto-ingest-$(date +%Y-%m-%d-%H%M)-$backend${mttcg:+-mttcg}.md
 tmp=$(mktemp)
 scripts/vm-exec --pyenv $mttcg --kernel "$kernel" --disk 2G --mem 3072 --timeout 5400 -- \
 	build/pyenv/bin/python bench/auto/guest.py --backend "$backend" --files "$files" \
-	--kb "$kb" --rounds "$rounds" | tee "$tmp"
+	--kb "$kb" --rounds "$rounds" $profile | tee "$tmp"
+if [ -n "$profile" ]; then	# profiled timings are not results
+	rm -f "$tmp"
+	exit 0
+fi
 {
 	echo "# Automatic embedding: end-to-end ingest vs direct embedding ($(date +%Y-%m-%d))"
 	echo

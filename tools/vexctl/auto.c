@@ -40,7 +40,8 @@ static const char wait_help[] =
 "  -s, --space S          only space S (default: every space)\n"
 "  -t, --timeout SECONDS  give up after SECONDS (decimals allowed; default 0,\n"
 "                         wait for ever)\n"
-"      --interval MS      poll every MS milliseconds (default 200)\n"
+"      --interval MS      poll at least every MS milliseconds (default 200;\n"
+"                         sooner when the queue is about to drain)\n"
 "  -q, --quiet            no progress display (shown on a terminal)\n"
 "  -j, --json             print the final counts as JSON\n"
 "Exit status: 0 everything embedded, 7 some files could not be embedded\n"
@@ -206,6 +207,8 @@ int cmd_auto(int argc, char **argv)
 
 /* ------------------------------------------------------------ wait */
 
+#define WAIT_POLL_MIN_S	0.01
+
 static void sleep_s(double s)
 {
 	struct timespec ts;
@@ -218,6 +221,31 @@ static void sleep_s(double s)
 		;
 }
 
+/*
+ * How long to sleep before the next poll: the full interval while the queue
+ * is long, less when the rate it drains at says it is nearly empty, so that a
+ * wait returns soon after the last file is embedded without polling a long
+ * queue (each poll walks it) often.
+ */
+static double wait_next_poll(double interval, uint64_t left, uint64_t *last_left,
+			     double *last_t)
+{
+	double now = now_s(), eta, sleep = interval;
+
+	if (*last_t > 0 && left < *last_left) {
+		eta = (double)left * (now - *last_t) / (double)(*last_left - left);
+		if (eta / 2 < sleep)
+			sleep = eta / 2;
+		if (sleep < WAIT_POLL_MIN_S)
+			sleep = WAIT_POLL_MIN_S < interval ? WAIT_POLL_MIN_S : interval;
+	}
+	if (*last_t == 0 || left != *last_left) {
+		*last_left = left;
+		*last_t = now;
+	}
+	return sleep;
+}
+
 int cmd_wait(int argc, char **argv)
 {
 	struct vexfs_space_info s;
@@ -225,7 +253,8 @@ int cmd_wait(int argc, char **argv)
 	struct vexfs_auto p;
 	const char *dir;
 	struct args a;
-	double start, interval, left;
+	double start, interval, left, nap, last_t = 0;
+	uint64_t last_left = 0;
 	bool timed_out = false;
 	char fb[48];
 	int fd, err, rc;
@@ -256,7 +285,8 @@ int cmd_wait(int argc, char **argv)
 			    (unsigned long long)(p.stale - p.failed),
 			    files(p.stale - p.failed), dir,
 			    failed_note(p.failed, fb, sizeof(fb)), now_s() - start);
-		sleep_s(left < interval ? left : interval);
+		nap = wait_next_poll(interval, p.stale - p.failed, &last_left, &last_t);
+		sleep_s(left < nap ? left : nap);
 	}
 	status_clear(&sl);
 	rc = timed_out ? EX_TIMEOUT : p.failed ? EX_UNEMBEDDED : EX_OK;
