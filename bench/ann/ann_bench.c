@@ -7,7 +7,7 @@
  *   ann_bench --base B --query Q [--gt G] [--metric l2|cosine|ip]
  *             [--m 16] [--efc 200] [--ef 10,20,40,80] [--k 10]
  *             [--exact-queries 20] [--repeat 1] [--json out.json]
- *             [--serve]
+ *             [--seed 100] [--serve]
  *
  * B, Q: float32 .npy (2-D) or .fvecs; G: int32/int64 .npy or .ivecs of
  * the true neighbours (computed with the exact search when absent).
@@ -220,6 +220,7 @@ int main(int argc, char **argv)
 	const char *efs = "10,16,24,32,48,64,96,128,192,256,384,512";
 	u32 metric = VX_METRIC_L2, m = 16, efc = 200, k = 10, nexact = 20;
 	u32 repeat = 1;
+	u64 seed = 100;
 	bool serve = false;
 	double rss0, rss_per;
 	u32 nb, d, nq, dq, gk = 0, ngt, i, j, l, n, max_ef = 0;
@@ -267,6 +268,8 @@ int main(int argc, char **argv)
 			repeat = atoi(v) ? atoi(v) : 1;
 		else if (!strcmp(a, "--json"))
 			json = v;
+		else if (!strcmp(a, "--seed"))	/* of the level draws */
+			seed = strtoull(v, NULL, 10);
 		else
 			die("unknown option", a);
 		i++;
@@ -298,7 +301,7 @@ int main(int argc, char **argv)
 	p.metric = metric;
 	p.m = m;
 	p.ef_construction = efc;
-	p.seed = 100;
+	p.seed = seed;
 	rss0 = rss_bytes();
 	if (vx_index_create(&idx, &p))
 		die("create failed", NULL);
