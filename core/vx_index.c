@@ -717,7 +717,7 @@ static void vx_count_links(struct vx_index *idx, u64 a)
 	for (l = 0; l <= h->level; l++) {
 		links = vx_links(idx, a, l, &cnt, &indeg, &cnt0);
 		n = vx_links_count(idx, a, l);
-		for (i = 0; i < n;) {
+		for (i = 0; i < n; i++) {
 			u32 t = links[i];
 
 			if (!vx_links_to(idx, t, l, (u32)a)) {
@@ -729,7 +729,6 @@ static void vx_count_links(struct vx_index *idx, u64 a)
 				}
 			}
 			(*vx_indeg(idx, t, l))++;
-			i++;
 		}
 	}
 }

@@ -436,26 +436,33 @@ int vexfs_auto_mark(int fd, const char *space)
 
 /* ---------------------------------------------------------------- embeddings */
 
-/* One embeddings ioctl (cmd) on n chunks and their vectors; e gets the answer. */
-static int emb_call(int fd, unsigned long cmd, const char *space,
+/* The argument of an embeddings ioctl on n chunks and their vectors. */
+static int emb_args(struct vexfs_embeddings *e, const char *space,
 		    const struct vexfs_chunk *chunks, uint32_t n,
 		    const float *vectors, uint32_t dim, uint32_t flags,
-		    uint64_t expect_version, struct vexfs_embeddings *e)
+		    uint64_t expect_version)
 {
-	int err;
-
 	memset(e, 0, sizeof(*e));
 	e->size = sizeof(*e);
 	e->flags = flags;
-	err = set_name(e->name, space);
-	if (err)
-		return err;
 	e->dim = dim;
 	e->count = n;
 	e->chunks_ptr = uptr(chunks);
 	e->vectors_ptr = uptr(vectors);
 	e->expect_version = expect_version;
-	return xioctl(fd, cmd, e);
+	return set_name(e->name, space);
+}
+
+/* One embeddings ioctl (cmd); e gets the answer. */
+static int emb_call(int fd, unsigned long cmd, const char *space,
+		    const struct vexfs_chunk *chunks, uint32_t n,
+		    const float *vectors, uint32_t dim, uint32_t flags,
+		    uint64_t expect_version, struct vexfs_embeddings *e)
+{
+	int err = emb_args(e, space, chunks, n, vectors, dim, flags,
+			   expect_version);
+
+	return err ? err : xioctl(fd, cmd, e);
 }
 
 static int emb_change(int fd, unsigned long cmd, const char *space,
@@ -511,20 +518,14 @@ int vexfs_emb_get_after(int fd, const char *space,
 
 	if (room && !chunks)
 		return -EINVAL;
-	memset(&e, 0, sizeof(e));
-	e.size = sizeof(e);
-	err = set_name(e.name, space);
+	err = emb_args(&e, space, chunks, room, vectors, dim,
+		       after ? VEXFS_EMB_AFTER : 0, 0);
 	if (err)
 		return err;
 	if (after) {
-		e.flags = VEXFS_EMB_AFTER;
 		e.after_offset = after->offset;
 		e.after_length = after->length;
 	}
-	e.dim = dim;
-	e.count = room;
-	e.chunks_ptr = uptr(chunks);
-	e.vectors_ptr = uptr(vectors);
 	err = xioctl(fd, VEXFS_IOC_EMB_GET, &e);
 	if (err)
 		return err;
