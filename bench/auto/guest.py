@@ -106,6 +106,9 @@ def main():
     ap.add_argument("--kb", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default=os.environ.get("VM_DISKS", "").split()[0])
+    ap.add_argument("--window", type=int, help="vexfsd --window (default: vexfsd's)")
+    ap.add_argument("--no-model-process", action="store_true",
+                    help="run the sidecar's model in its own process (vexfsd --no-model-process)")
     ap.add_argument("--profile", action="store_true",
                     help="run the sidecar under cProfile and print where its time went")
     args = ap.parse_args()
@@ -123,7 +126,10 @@ def main():
         prog = [sys.executable, "-m", "cProfile", "-o", "/tmp/vexfsd.prof", "-m", "vexfsd"]
     sidecar = subprocess.Popen(prog + ["run", "--mount", MNT, "--space", "bench",
                                 "--backend", args.backend, "--log-format", "json",
-                                "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
+                                "--log-level", "warning"]
+                               + ["--no-model-process"] * args.no_model_process
+                               + (["--window", str(args.window)] if args.window else []),
+                               stdout=log, stderr=subprocess.STDOUT,
                                env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "tools",
                                                                             "vexfsd")))
     # registered once STATUS counts it (the model is loaded before REGISTER)

@@ -1068,6 +1068,220 @@ def daemon_sigterm_stops_run():
     check(any(" file " in ln and " ino=1 " in ln for ln in lines), "file line in text form")
 
 
+# ---------------------------------------------------------------- the model process
+
+class FakeModelProcess(FakeBackend):
+    """An asynchronous backend as the daemon sees ModelProcess: answers arrive
+    on a pipe when the test says so (answer()), or at once with auto."""
+
+    def __init__(self):
+        super().__init__()
+        self.r, self.w = os.pipe()
+        self.sent = []			# batches not answered yet
+        self.answers = []		# their outcomes, in order
+        self.starts = 1
+        self.auto = False
+
+    def fileno(self):
+        return self.r
+
+    def send(self, texts):
+        self.calls.append(list(texts))
+        self.sent.append(list(texts))
+
+    def answer(self, error=None):
+        texts = self.sent.pop(0)
+        self.answers.append(error or [[float(len(t)), 1.0, 0.0, -1.0] for t in texts])
+        os.write(self.w, b"x")
+
+    def poll(self, timeout=0.0):
+        while self.auto and self.sent:
+            self.answer()
+        return bool(self.answers)
+
+    def receive(self):
+        os.read(self.r, 1)
+        return [self.answers.pop(0)]
+
+    def close(self):
+        super().close()
+        os.close(self.r)
+        os.close(self.w)
+
+
+@case
+def daemon_reads_files_while_the_model_embeds():
+    k = FakeKernel()
+    k.files = {i: FakeFile(f"text {i}".encode()) for i in range(1, 8)}
+    b = FakeModelProcess()
+    d, k, b, clock, log = _daemon(k, b, batch_size=2, batch_wait_ms=0)
+    k.send(1, 2, 3, 4, 5, 6)
+    d.step(0)
+    eq(sorted(k.reads), [1, 2, 3, 4, 5, 6], "every file read while the model works")
+    eq(b.sent, [["text 1", "text 2"], ["text 3", "text 4"]], "two batches handed over")
+    eq((d.queued, k.adds), (2, []), "the rest waits for the model")
+    eq(d._timeout(), d.next_check - clock.now, "sleeps on the model's pipe, not the queue")
+    b.answer()
+    d.step(0)
+    eq([a[0] for a in k.adds], [1, 2], "answered files stored")
+    eq(b.sent[-1], ["text 5", "text 6"], "the next batch handed over at once")
+    # file 3 changes while its batch is with the model: that answer is not stored
+    k.files[3] = FakeFile(b"text 3 again", dv=2)
+    k.send(3)
+    d.step(0)
+    b.answer()
+    d.step(0)
+    eq([a[0] for a in k.adds], [1, 2, 4], "the old text of file 3 never stored")
+    # a batch the model fails on: its files are answered EAGAIN, the others go on
+    b.answer(error=RuntimeError("out of memory"))
+    d.step(0)
+    eq(sorted((x[0], x[2]) for x in k.dones), [(5, errno.EAGAIN), (6, errno.EAGAIN)],
+       "the failed batch's files")
+    eq(d.backoff_until - clock.now, daemon.BACKOFF_FIRST, "backing off")
+    clock.now = d.backoff_until
+    k.send(7)
+    d.step(0)
+    b.auto = True			# stopping: what is queued and in flight is finished
+    d.shutdown()
+    eq(sorted(a[0] for a in k.adds), [1, 2, 3, 4, 7], "drained at shutdown")
+    (add3,) = [a for a in k.adds if a[0] == 3]
+    eq((add3[1], add3[3][0]), (2, float(len("text 3 again"))), "file 3 at its new version")
+    eq(k.dones[2:], [], "nothing else failed")
+
+
+def _model_process(dim=4):
+    from vexfsd.worker import ModelProcess
+    return ModelProcess({"backend": "builtin", "dim": dim})
+
+
+@case
+def model_process_embeds_as_in_process():
+    from vexfsd.backends import make_backend
+    m = _model_process(16)
+    try:
+        ref = make_backend({"backend": "builtin", "dim": 16})
+        eq(m.info(), ref.info(), "the same model, version, dimension and metric")
+        texts = ["how is memory pinned", "compost and tomatoes", ""]
+        for got, want in zip(m.embed(texts), ref.embed(texts)):
+            check(max(abs(x - y) for x, y in zip(got, want)) < 1e-6, "same vectors")
+        # batches larger than the pipes, sent before any answer is read
+        big = [f"word{i} " * 300 for i in range(600)]
+        for _ in range(3):
+            m.send(big)
+        for _ in range(3):
+            (out,) = m.receive()
+            eq(len(out), len(big), "a whole batch answered")
+        eq(m.in_flight, 0, "nothing left in flight")
+    finally:
+        m.close()
+
+
+class _FailingBackend:
+    """Fails on the text "fail"; for the model process tests (forked, so the
+    registration below reaches the child)."""
+
+    name, model, model_version, dim, metric = "failing", "failing-model", "", 2, "cosine"
+
+    def __init__(self, cfg):
+        if cfg.get("refuse"):
+            raise RuntimeError("no model files here")
+
+    def embed(self, texts):
+        if "fail" in texts:
+            raise RuntimeError("cannot embed that")
+        return [[1.0, float(len(t))] for t in texts]
+
+    def info(self):
+        return {"backend": self.name, "model": self.model, "model_version": "",
+                "dim": self.dim, "metric": self.metric}
+
+    def close(self):
+        pass
+
+
+@case
+def model_process_errors_and_restarts():
+    from vexfsd import backends, worker
+    backends.BACKENDS["failing"] = _FailingBackend
+    try:
+        e = raises(backends.BackendError, worker.ModelProcess,
+                   {"backend": "failing", "refuse": True})
+        check("no model files here" in str(e), f"the child's reason: {e}")
+        m = worker.ModelProcess({"backend": "failing"})
+        try:
+            for texts in (["a"], ["fail"], ["ccc"]):
+                m.send(texts)
+            got = [m.receive()[0] for _ in range(3)]
+            eq(got[0], [array.array("f", [1.0, 1.0])], "first batch")
+            check(isinstance(got[1], backends.BackendError) and "cannot embed" in str(got[1]),
+                  f"the failing batch: {got[1]!r}")
+            eq(got[2], [array.array("f", [1.0, 3.0])], "the batch after it goes on")
+            os.kill(m.pid, signal.SIGTERM)	# ignored: the daemon decides when it stops
+            eq(m.embed(["dd"]), [array.array("f", [1.0, 2.0])], "SIGTERM ignored")
+            m.send(["x"])
+            m.send(["y"])
+            os.kill(m.pid, signal.SIGKILL)
+            outs = []
+            while len(outs) < 2:	# "x" may have been answered before the kill
+                outs += m.receive()
+            eq(len(outs), 2, "one outcome per batch")
+            check(isinstance(outs[-1], backends.BackendError) and "signal 9" in str(outs[-1]),
+                  f"the batches still in flight fail, saying how: {outs}")
+            eq(m.in_flight, 0, "nothing left in flight")
+            eq(m.embed(["zz"]), [array.array("f", [1.0, 2.0])], "the next send restarts it")
+            eq(m.starts, 2, "started twice")
+            pid = m.pid
+        finally:
+            m.close()
+        raises(ChildProcessError, os.waitpid, pid, 0)	# reaped by close()
+    finally:
+        del backends.BACKENDS["failing"]
+
+
+@case
+def model_process_keeps_no_daemon_descriptors():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    m = _model_process()
+    try:
+        mine = os.readlink(f"/proc/self/fd/{sock.fileno()}")
+        theirs = {os.readlink(f"/proc/{m.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{m.pid}/fd")}
+        check(mine not in theirs, f"the child closed the daemon's socket: {theirs}")
+    finally:
+        m.close()
+        sock.close()
+
+
+@case
+def daemon_restarts_a_dead_model_process():
+    k = FakeKernel(model="vexfs-builtin-hash", model_version="1")
+    k.files = {1: FakeFile(b"first"), 2: FakeFile(b"second")}
+    d, k, b, clock, log = _daemon(k, _model_process(), batch_wait_ms=0)
+    try:
+        k.send(1)
+        for _ in range(50):
+            d.step(0.1)
+            if k.adds:
+                break
+        eq([a[0] for a in k.adds], [1], "embedded by the model process")
+        os.kill(b.pid, signal.SIGKILL)
+        k.send(2)
+        for _ in range(100):		# the death is seen before or after file 2 is sent
+            d.step(0.1)
+            if len(k.adds) == 2:
+                break
+            if k.dones and clock.now < d.backoff_until:
+                clock.now = d.backoff_until
+                k.send(2)		# the kernel sends it again
+        eq([a[0] for a in k.adds], [1, 2], "a new model process embeds the rest")
+        for ino, _, err, msg in k.dones:
+            eq((ino, err), (2, errno.EAGAIN), "only file 2 answered, with EAGAIN")
+            check("exited (signal 9)" in msg, msg)
+        eq(b.starts, 2, "restarted once")
+    finally:
+        d.shutdown()
+    eq(b.pid, None, "stopped with the daemon")
+
+
 # ---------------------------------------------------------------- command line
 
 def _vexfsd(*args, stdin=b""):

@@ -16,6 +16,7 @@ from array import array
 from . import __version__, config, vexfs
 from .backends import BackendError, BuiltinBackend, make_backend
 from .daemon import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Daemon, Log, Refused, SystemKernel
+from .worker import ModelProcess
 
 
 class _MountAction(argparse.Action):
@@ -64,6 +65,9 @@ def parse_args(argv):
     run.add_argument("--timeout-ms", type=int, help="the kernel resends after this")
     run.add_argument("--adopt", action="store_true", default=None,
                      help="also serve spaces that record no model (dimension must match)")
+    run.add_argument("--no-model-process", dest="model_process", action="store_false",
+                     default=None, help="run the model in vexfsd's own process (by default "
+                     "it runs in a child, overlapping vexfsd's file work)")
     run.add_argument("--log-format", choices=("json", "text"), help="default json")
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                      help="default info")
@@ -98,16 +102,22 @@ def cmd_run(cfg, log):
         log("error", "no_mounts", msg="nothing to serve: give mounts in the configuration "
             "or --mount PATH --space NAME")
         return EXIT_USAGE
+    backend = None
     try:
-        backend = make_backend(cfg["backend"])
-        daemon = Daemon(cfg, backend, SystemKernel(), log)
-        return daemon.run()
+        if cfg["model_process"]:
+            backend = ModelProcess(cfg["backend"])
+        else:
+            backend = make_backend(cfg["backend"])
+        return Daemon(cfg, backend, SystemKernel(), log).run()
     except Refused as e:
         log("error", "refused", msg=str(e))
         return EXIT_USAGE
     except (OSError, BackendError) as e:
         log("error", "start_failed", msg=getattr(e, "strerror", None) or str(e))
         return EXIT_FAILURE
+    finally:
+        if backend:
+            backend.close()
 
 
 def cmd_embed(cfg, args):

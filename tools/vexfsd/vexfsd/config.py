@@ -26,6 +26,7 @@ DEFAULTS = {
     "chunk_overlap": chunk.CHUNK_OVERLAP,
     "pdftotext_timeout_s": 60.0,
     "adopt": False,			# serve spaces that record no model
+    "model_process": True,		# run the model in a child process (vexfsd run)
     "log_format": "json",
     "log_level": "info",
 }
@@ -108,8 +109,9 @@ def validate(cfg):
     for key, choices in _CHOICES.items():
         if cfg[key] not in choices:
             raise ConfigError(f"{key} = {cfg[key]!r}: expected one of {', '.join(choices)}")
-    if not isinstance(cfg["adopt"], bool):
-        raise ConfigError("adopt must be true or false")
+    for key in ("adopt", "model_process"):
+        if not isinstance(cfg[key], bool):
+            raise ConfigError(f"{key} must be true or false")
     return cfg
 
 
@@ -132,4 +134,6 @@ def apply_flags(cfg, args):
         cfg["mounts"] = args.mounts
     if getattr(args, "adopt", False):
         cfg["adopt"] = True
+    if getattr(args, "model_process", None) is False:
+        cfg["model_process"] = False
     return validate(cfg)

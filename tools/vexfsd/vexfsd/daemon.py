@@ -36,6 +36,9 @@ from .extract import ExtractError, extract
 BACKOFF_FIRST = 1.0		# seconds after the first backend failure, doubling...
 BACKOFF_MAX = 60.0		# ...up to this
 MOUNT_CHECK = 5.0		# seconds between checks that a mount is still the same
+# Batches an asynchronous backend (the model process) holds at once: one being
+# embedded and the next one ready, so that the model never waits for vexfsd.
+MODEL_DEPTH = 2
 MESSAGE_MAX = 127		# DONE's MESSAGE, bytes (the kernel keeps 128 with the NUL)
 # O_NONBLOCK: opening a FIFO must not hang (the kernel sends regular files only)
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -282,6 +285,11 @@ class Daemon:
         self.forced = False		# second: leave now
         self.selector = selectors.DefaultSelector()
         self.wake = None
+        # The model process: send() returns at once and answers arrive on
+        # fileno().  Other backends embed() in this process.
+        self.model_async = callable(getattr(backend, "send", None))
+        self.model_key = None		# (fd, start count) watched by the selector
+        self.in_flight = collections.deque()	# batches sent, oldest first
 
     # -- startup
 
@@ -415,7 +423,7 @@ class Daemon:
                 deadline = min(deadline, reg.retry_at)
             elif reg.channel.has_pending():
                 return 0.0
-        if self.queued:
+        if self.queued and len(self.in_flight) < MODEL_DEPTH:
             ready = self.queue[0][2] + self.cfg["batch_wait_ms"] / 1000
             deadline = min(deadline, max(ready, self.backoff_until))
         return max(deadline - now, 0.0)
@@ -423,6 +431,7 @@ class Daemon:
     def step(self, timeout=0.0):
         """Wait up to timeout for requests, then do whatever is due."""
         ready = set()
+        self._watch_model()
         for key, _ in self.selector.select(timeout):
             if key.data is None:
                 try:
@@ -433,6 +442,8 @@ class Daemon:
                 ready.add(key.data)
         if self.stopping:
             return
+        if "model" in ready:
+            self.collect()
         for reg in self.regs:
             # Requests read while DONE waited for its ack are not "readable".
             if reg.channel and (reg in ready or reg.channel.has_pending()):
@@ -521,9 +532,23 @@ class Daemon:
         if self.jobs.get(key) is job:
             del self.jobs[key]
 
+    def _watch_model(self):
+        """Keep the selector on the model process's pipe (a new one after a restart)."""
+        if not self.model_async:
+            return
+        fd = self.backend.fileno()
+        key = None if fd is None else (fd, self.backend.starts)
+        if key == self.model_key:
+            return
+        if self.model_key:
+            self.selector.unregister(self.model_key[0])
+        if key:
+            self.selector.register(fd, selectors.EVENT_READ, "model")
+        self.model_key = key
+
     def flush(self, final=False):
         """Embed the batches that are due (final: all of them, now)."""
-        while self.queued and not self.forced:
+        while self.queued and not self.forced and len(self.in_flight) < MODEL_DEPTH:
             now = self.clock()
             if now < self.backoff_until:
                 return
@@ -541,12 +566,40 @@ class Daemon:
                 self.queue.popleft()
 
     def embed(self, batch):
-        jobs = collections.Counter(job for job, _ in batch)
-        for job, n in jobs.items():
+        """Hand a batch to the model: its vectors now, or from collect() later."""
+        for job, n in collections.Counter(job for job, _ in batch).items():
             job.pending -= n
         self.queued -= len(batch)
+        texts = [job.chunks[i].text for job, i in batch]
         try:
-            vectors = self.backend.embed([job.chunks[i].text for job, i in batch])
+            if self.model_async:
+                self.backend.send(texts)
+                self.in_flight.append(batch)
+                return
+            vectors = self.backend.embed(texts)
+        except Exception as e:		# BackendError, or a broken model: both retried
+            vectors = e
+        self.embedded(batch, vectors)
+
+    def collect(self):
+        """Answers of the model process, oldest batch first."""
+        for outcome in self.backend.receive():
+            self.embedded(self.in_flight.popleft(), outcome)
+
+    def drain(self):
+        """Embed everything queued and wait for the answers (stopping)."""
+        while (self.queued or self.in_flight) and not self.forced:
+            self.flush(final=True)
+            if self.clock() < self.backoff_until:
+                return			# the backend is down: the rest is answered EAGAIN
+            if self.in_flight and self.backend.poll(0.2):	# ^C again ends the wait
+                self.collect()
+
+    def embedded(self, batch, vectors):
+        """A batch's vectors, or the exception that replaced them."""
+        try:
+            if isinstance(vectors, Exception):
+                raise vectors
             if len(vectors) != len(batch) or any(len(v) != self.backend.dim for v in vectors):
                 raise ValueError(f"{len(vectors)} vectors for {len(batch)} texts, or not "
                                  f"of dimension {self.backend.dim}")
@@ -555,8 +608,9 @@ class Daemon:
             self.backoff_until = self.clock() + self.backoff_delay
             self.log("warning", "backend_error", backend=self.backend.name, msg=str(e),
                      retry_s=self.backoff_delay)
-            for job in jobs:
-                self.finish(job, errno.EAGAIN, f"embedding backend: {e}")
+            for job in dict.fromkeys(job for job, _ in batch):
+                if not job.done:	# replaced meanwhile: the new request goes on
+                    self.finish(job, errno.EAGAIN, f"embedding backend: {e}")
             return
         self.backoff_delay = 0.0
         for (job, i), vec in zip(batch, vectors):
@@ -602,7 +656,7 @@ class Daemon:
         rest with EAGAIN, unregister, close."""
         self.stopping = True
         if self.clock() >= self.backoff_until:
-            self.flush(final=True)
+            self.drain()
         for job in list(self.jobs.values()):
             self.finish(job, errno.EAGAIN, "vexfsd is stopping")
         for reg in self.regs:
