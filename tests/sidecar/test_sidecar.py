@@ -30,7 +30,7 @@ import traceback
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tools", "vexfsd"))
 
-from vexfsd import chunk, config, daemon, extract, genl, vexfs  # noqa: E402
+from vexfsd import backends, chunk, config, daemon, extract, genl, vexfs  # noqa: E402
 
 LAUNCHER = os.path.join(REPO, "tools", "vexfsd", "bin", "vexfsd")
 CASES = []
@@ -1176,7 +1176,7 @@ def model_process_embeds_as_in_process():
         m.close()
 
 
-class _FailingBackend:
+class _FailingBackend(backends.Backend):
     """Fails on the text "fail"; for the model process tests (forked, so the
     registration below reaches the child)."""
 
@@ -1185,28 +1185,28 @@ class _FailingBackend:
     def __init__(self, cfg):
         if cfg.get("refuse"):
             raise RuntimeError("no model files here")
+        self.cold = cfg.get("cold")
+
+    def warm_up(self):
+        if self.cold:
+            raise RuntimeError("the model cannot run")
 
     def embed(self, texts):
         if "fail" in texts:
             raise RuntimeError("cannot embed that")
         return [[1.0, float(len(t))] for t in texts]
 
-    def info(self):
-        return {"backend": self.name, "model": self.model, "model_version": "",
-                "dim": self.dim, "metric": self.metric}
-
-    def close(self):
-        pass
 
 
 @case
 def model_process_errors_and_restarts():
-    from vexfsd import backends, worker
+    from vexfsd import worker
     backends.BACKENDS["failing"] = _FailingBackend
     try:
-        e = raises(backends.BackendError, worker.ModelProcess,
-                   {"backend": "failing", "refuse": True})
-        check("no model files here" in str(e), f"the child's reason: {e}")
+        for cfg, why in (({"refuse": True}, "no model files here"),
+                         ({"cold": True}, "the model cannot run")):
+            e = raises(backends.BackendError, worker.ModelProcess, {"backend": "failing", **cfg})
+            check(why in str(e), f"the child's reason at start: {e}")
         m = worker.ModelProcess({"backend": "failing"})
         try:
             for texts in (["a"], ["fail"], ["ccc"]):

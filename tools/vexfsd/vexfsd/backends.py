@@ -47,6 +47,9 @@ class Backend:
         """Embed a batch of texts: a list of `dim` floats per text."""
         raise NotImplementedError
 
+    def warm_up(self):
+        """Pay one-off costs before the first request (a long-running process)."""
+
     def close(self):
         pass
 
@@ -422,6 +425,10 @@ class MiniLMBackend(Backend):
         except Exception as e:
             raise BackendError("minilm backend: embedding failed: %s" % e) from None
         return out
+
+    def warm_up(self):
+        # onnxruntime's first run allocates and plans: not the first file's cost
+        self.embed(["warm up"])
 
     def close(self):
         self._sess = None

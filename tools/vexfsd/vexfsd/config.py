@@ -17,7 +17,7 @@ SPACE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}")	# include/uapi/lin
 DEFAULTS = {
     "mounts": [],			# [{"path": "/mnt/docs", "spaces": ["docs"]}]
     "backend": {"backend": "minilm"},	# handed to backends.make_backend
-    "window": 16,			# requests the kernel may have in flight per registration
+    "window": 32,			# requests the kernel may have in flight per registration
     "batch_size": 64,			# chunks per embed call
     "batch_wait_ms": 50,		# how long a chunk may wait for a batch to fill
     "timeout_ms": 120000,		# the kernel resends a request unanswered this long

@@ -56,6 +56,7 @@ def _serve(cfg, requests, answers):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         backend = make_backend(cfg)
+        backend.warm_up()
     except Exception as e:		# BackendError, or an import failing
         answers.send(("error", str(e)))
         return
