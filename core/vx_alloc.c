@@ -139,6 +139,8 @@ int vx_alloc_blocks(struct vx_fs *fs, u64 hint, u64 want, bool for_data,
 	for (n = 1; n < want && b + n < hi && !block_busy(fs, b + n); n++)
 		;
 	vx_mark_used(fs, b, n);
+	if (!for_data)
+		fs->meta_allocated += n;
 	*start = b;
 	*got = n;
 	return 0;

@@ -1055,6 +1055,139 @@ u64 vx_grow_reserve(const struct vx_fs *fs)
 	return 2 * fs->ndirty_groups + 2 * VX_MAX_LEVELS + 18 * per_op_blocks(fs);
 }
 
+static int check_tree(int tree)
+{
+	return tree == VX_TREE_FS || tree == VX_TREE_ALLOC ? 0 : -EINVAL;
+}
+
+/*
+ * How many nodes of each level the key range [lo, hi] of tree touches now:
+ * span[l] for l < VX_MAX_LEVELS (0 above the root).  Reads the interior
+ * nodes over the range, not its leaves.
+ */
+int vx_range_span(struct vx_fs *fs, int tree, const struct vx_ckey *lo,
+		  const struct vx_ckey *hi, u64 *span)
+{
+	struct vx_path p;
+	int ret = check_tree(tree), level;
+
+	memset(span, 0, VX_MAX_LEVELS * sizeof(*span));
+	if (ret)
+		return ret;
+	ret = tree_search(fs, tree, lo, &p, false);
+	if (ret == -ENOENT)
+		return 0;	/* no tree yet */
+	if (ret < 0)
+		return ret;
+	for (level = 0; level <= p.top; level++)
+		span[level] = 1;
+	while (p.top > 0) {
+		struct vx_node *n = p.nodes[1];
+		u32 nr = vx_nritems(n), i = p.slots[1] + 1;
+
+		/* children of n after the first whose keys start by hi */
+		while (i < nr && disk_key_cmp(&vx_entries(n)[i].key, hi) <= 0)
+			i++;
+		span[0] += i - p.slots[1] - 1;
+		if (i < nr)
+			break;
+		/* the next level-1 node, if it starts by hi */
+		for (level = 2; level <= p.top; level++)
+			if (p.slots[level] + 1 < (int)vx_nritems(p.nodes[level]))
+				break;
+		if (level > p.top ||
+		    disk_key_cmp(&vx_entries(p.nodes[level])[p.slots[level] + 1].key, hi) > 0)
+			break;
+		p.slots[level]++;
+		for (; level > 1; level--) {
+			node_put(fs, p.nodes[level - 1]);
+			p.nodes[level - 1] = NULL;
+			ret = node_read(fs, tree,
+					&vx_entries(p.nodes[level])[p.slots[level]].ptr,
+					level - 1, &p.nodes[level - 1]);
+			if (ret) {
+				path_release(fs, &p);
+				return ret;
+			}
+			p.slots[level - 1] = 0;
+			span[level - 1]++;
+		}
+		span[0]++;	/* the new level-1 node's first child */
+	}
+	path_release(fs, &p);
+	return 0;
+}
+
+/*
+ * Worst-case new metadata blocks for one run of item changes in the FS
+ * tree: items whose keys are contiguous (no other item's key falls between
+ * two of them), such as one file's embeddings in one space.  span: the
+ * nodes per level the run's key range touches now (vx_range_span()).
+ * nexist of the run's items exist (~0ULL: unknown), ndel are deleted and
+ * nupd rewritten at the same size, then nins items of item_size bytes
+ * (all the run's items have that size) are inserted in ascending key order.  Scattered items cost a whole path each
+ * (per_op_blocks); a run shares its nodes, which is what makes a batch of
+ * 64k embeddings cost megabytes instead of gigabytes.
+ *
+ * Per level l, with the tree's leaves at l = 0:
+ *  - copies: nodes that exist now and get rewritten: those of the span,
+ *    but at most two per operation (the node it lands in and a sibling
+ *    merged after a delete), plus the neighbours of the span a merge may
+ *    touch.
+ *  - splits: inserts go left to right, so a node left behind gets no more
+ *    of them.  Every node a split leaves is at least a quarter full (a
+ *    balanced split of a full node whose items are at most half a node),
+ *    or was full before it, or is the right half of an append split left
+ *    behind when the inserts pass an existing item in a later node: one
+ *    per existing item and per node of the span, plus the last.  Hence at
+ *    most copies + passed + 2 + bytes / (cap / 4), and at most one per
+ *    entry inserted at this level (the splits of the level below).  The
+ *    bytes: those inserted, and those the copies hold; of the leaves, only
+ *    the two at the ends of the span hold other items than the run's.
+ *  - a new root per level the tree grows, and the empty leaf a tree that
+ *    loses every item starts again from.
+ */
+u64 vx_run_blocks(const struct vx_fs *fs, const u64 *span, u64 nexist,
+		  u64 ndel, u64 nupd, u64 nins, u32 item_size)
+{
+	u64 cap = fs->bs - VX_HDR_SIZE, quarter = cap / 4;
+	u64 nops = ndel + nupd + nins, passed, splits, total = 1, size, held;
+	u32 h = fs->roots[VX_TREE_FS].level, l;
+
+	if (!nops)
+		return 0;
+	passed = nexist < nops ? nexist : nops;
+	splits = nins;		/* entries inserted into level 0 */
+	size = VX_ITEM_SIZE + (u64)item_size;
+	for (l = 0; l < VX_MAX_LEVELS; l++) {
+		u64 c = 0, p = 1, bound;
+
+		if (l <= h) {
+			c = 2 * nops;
+			p = passed;
+			if (span && span[l] < c)
+				c = span[l];
+			if (span && span[l] + 1 < p)
+				p = span[l] + 1;
+			c += 4;
+		}
+		held = c * cap;
+		if (l == 0 && nexist != ~0ULL && nexist >= ndel &&
+		    2 * cap + (nexist - ndel) * size < held)
+			held = 2 * cap + (nexist - ndel) * size;
+		bound = c + p + 2 + (held + splits * size + quarter - 1) / quarter;
+		if (bound < splits)
+			splits = bound;
+		total += c + splits;
+		if (l > h && splits)
+			total++;	/* the root that grew above */
+		size = VX_ENTRY_SIZE;
+		if (l >= h && !splits)
+			break;
+	}
+	return total;
+}
+
 int vx_op_begin(struct vx_fs *fs, u32 nops, bool shrink)
 {
 	u64 avail, need;
@@ -1075,14 +1208,34 @@ int vx_op_begin(struct vx_fs *fs, u32 nops, bool shrink)
 		need += 16 * per_op_blocks(fs);
 	if (avail < need)
 		return -ENOSPC;
+	fs->op_budget = (nops + 2) * per_op_blocks(fs);
+	fs->op_meta_start = fs->meta_allocated;
 	fs->op_depth++;
 	return 0;
 }
 
 void vx_op_end(struct vx_fs *fs)
 {
-	if (fs->op_depth)
-		fs->op_depth--;
+	u64 used;
+
+	if (!fs->op_depth || --fs->op_depth || fs->in_commit)
+		return;
+	/*
+	 * An operation that allocated more metadata than it reserved ate into
+	 * the room kept for commits and deletes: a bug in its reservation,
+	 * counted so that tests catch it.
+	 */
+	used = fs->meta_allocated - fs->op_meta_start;
+	if (used > fs->op_budget) {
+		fs->reserve_overruns++;
+		vx_log_err("operation allocated %llu metadata blocks, reserved %llu",
+			   (unsigned long long)used, (unsigned long long)fs->op_budget);
+	}
+}
+
+u64 vx_fs_reserve_overruns(const struct vx_fs *fs)
+{
+	return fs->reserve_overruns;
 }
 
 int vx_op_fail(struct vx_fs *fs, int err)
@@ -1093,11 +1246,6 @@ int vx_op_fail(struct vx_fs *fs, int err)
 		fs->failed = err;
 	}
 	return err;
-}
-
-static int check_tree(int tree)
-{
-	return tree == VX_TREE_FS || tree == VX_TREE_ALLOC ? 0 : -EINVAL;
 }
 
 int vx_item_lookup(struct vx_fs *fs, int tree, const struct vx_ckey *key,

@@ -117,6 +117,23 @@ void vx_fs_set_cache_limit(struct vx_fs *fs, u32 nodes);
  */
 int vx_op_begin(struct vx_fs *fs, u32 nops, bool shrink);
 void vx_op_end(struct vx_fs *fs);
+/*
+ * Nodes per level (span[VX_MAX_LEVELS]) that the key range [lo, hi] of a
+ * tree touches now.
+ */
+int vx_range_span(struct vx_fs *fs, int tree, const struct vx_ckey *lo,
+		  const struct vx_ckey *hi, u64 *span);
+/*
+ * Worst-case new metadata blocks for changing a run of items with
+ * contiguous keys (one file's embeddings in one space) whose range spans
+ * span[] nodes now: nexist exist (~0ULL: unknown), ndel are deleted and
+ * nupd rewritten at the same size, then nins are inserted in ascending key
+ * order; every item of the run has item_size bytes.
+ */
+u64 vx_run_blocks(const struct vx_fs *fs, const u64 *span, u64 nexist,
+		  u64 ndel, u64 nupd, u64 nins, u32 item_size);
+/* Operations that allocated more metadata than they reserved (a bug). */
+u64 vx_fs_reserve_overruns(const struct vx_fs *fs);
 
 /* ---- Generic items in a tree (tree = VX_TREE_FS or VX_TREE_ALLOC) ---- */
 

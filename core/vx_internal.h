@@ -46,6 +46,10 @@ struct vx_fs {
 	bool force_commit;
 	bool in_commit;		/* commit may use the reserve */
 	u32 op_depth;		/* nested vx_op_begin: space checked once */
+	u64 op_budget;		/* metadata blocks the outermost op reserved */
+	u64 op_meta_start;	/* meta_allocated when it began */
+	u64 meta_allocated;	/* metadata blocks allocated, ever (for the check) */
+	u64 reserve_overruns;	/* ops that allocated more than they reserved */
 	int failed;
 
 	/* allocator: 1 bit per block */

@@ -862,8 +862,9 @@ static int vb_write(struct vbatch *vb)
 }
 
 /*
- * Tree operations to reserve with vx_op_begin() for item_ops item changes
- * plus the column blocks of the batch.  A tree operation stands for
+ * Tree operations to reserve with vx_op_begin() for item_ops scattered item
+ * changes, run_blocks blocks of a run of EMBED items (vx_run_blocks()), plus
+ * the column blocks of the batch.  A tree operation stands for
  * per_op_blocks() blocks (copy of a path, a split on every level, a new
  * root).  The batch needs: a new block per block not born in this
  * transaction, a leaf copy per VBLOCK item (sound even when the items are
@@ -871,7 +872,8 @@ static int vb_write(struct vbatch *vb)
  * the interior nodes above those leaves, and the bitmap items of the
  * allocation groups the new blocks dirty.
  */
-static u32 op_nops(struct vx_fs *fs, u64 item_ops, const struct vbatch *vb)
+static u32 op_nops(struct vx_fs *fs, u64 item_ops, u64 run_blocks,
+		  const struct vbatch *vb)
 {
 	u64 per_op = per_op_blocks(fs), h = (per_op - 6) / 2;
 	u64 changed, fresh, inserts, nodes, blocks, nops;
@@ -881,7 +883,8 @@ static u32 op_nops(struct vx_fs *fs, u64 item_ops, const struct vbatch *vb)
 		2 * VX_DIV_UP(inserts * 2 * (VX_ITEM_SIZE + sizeof(struct vx_blockptr)),
 			      fs->bs - VX_HDR_SIZE) +
 		(h + 2) * (VX_DIV_UP(changed, 8) + 2);
-	blocks = fresh + nodes + 2 * (fresh / fs->group_blocks + 2);
+	blocks = fresh + nodes + run_blocks;
+	blocks += 2 * (blocks / fs->group_blocks + 2);
 	nops = item_ops + VX_DIV_UP(blocks, per_op);
 	return nops > 0x7fffffffULL ? 0x7fffffff : (u32)nops;
 }
@@ -896,8 +899,8 @@ static int check_data_space(struct vx_fs *fs, const struct vbatch *vb)
 }
 
 /* Would the operation fit now?  Changes nothing. */
-static int precheck_space(struct vx_fs *fs, u64 item_ops, const struct vbatch *vb,
-			  bool shrink)
+static int precheck_space(struct vx_fs *fs, u64 item_ops, u64 run_blocks,
+			  const struct vbatch *vb, bool shrink)
 {
 	int err;
 
@@ -906,7 +909,7 @@ static int precheck_space(struct vx_fs *fs, u64 item_ops, const struct vbatch *v
 		if (err)
 			return err;
 	}
-	err = vx_op_begin(fs, op_nops(fs, item_ops, vb), shrink);
+	err = vx_op_begin(fs, op_nops(fs, item_ops, run_blocks, vb), shrink);
 	if (!err)
 		vx_op_end(fs);
 	return err;
@@ -1362,7 +1365,14 @@ struct vop {
 	struct vx_vspace *vs;
 	struct vx_space_item it;
 	struct vbatch vb;
-	u64 item_ops;		/* EMBED items and the space item */
+	u64 item_ops;		/* the space item */
+	/* one file's EMBED items in the space, as for vx_run_blocks() */
+	u64 run_exist;		/* there now (~0ULL: unknown) */
+	u64 run_del;		/* deleted */
+	u64 run_upd;		/* rewritten */
+	u64 run_ins;		/* inserted, in ascending vid order */
+	u64 run_span[VX_MAX_LEVELS];	/* nodes their key range spans */
+	bool run_spanned;
 	u64 ndirty;
 	u64 vlinks_ops;		/* VLINKS items written or deleted */
 	u64 new_vid_limit;
@@ -1392,6 +1402,7 @@ static int vop_init(struct vop *op, struct vx_fs *fs, u32 space, bool shrink)
 	op->new_vid_limit = op->vs->vid_limit;
 	op->new_live = op->vs->live;
 	op->item_ops = 1;	/* the space item */
+	op->run_exist = ~0ULL;
 	op->grec = vx_malloc(4 + 8 * (size_t)op->vs->m);
 	op->ibuf = vx_malloc(vx_max_item_size(fs));
 	op->links = vx_malloc(2 * (size_t)op->vs->m * sizeof(u32));
@@ -1417,13 +1428,36 @@ static int vop_end(struct vop *op, int err)
 	return err;
 }
 
+static u64 vop_run_blocks(const struct vop *op)
+{
+	return vx_run_blocks(op->fs, op->run_spanned ? op->run_span : NULL,
+			     op->run_exist, op->run_del, op->run_upd, op->run_ins,
+			     sizeof(struct vx_embed_item));
+}
+
+static void embed_key(struct vx_ckey *k, u64 ino, u32 space, u64 vid);
+
+/* The run of ino's EMBED items in op's space: how many nodes it spans. */
+static int vop_span_run(struct vop *op, u64 ino)
+{
+	struct vx_ckey lo, hi;
+	int err;
+
+	embed_key(&lo, ino, op->vs->id, 0);
+	embed_key(&hi, ino, op->vs->id, VX_VID_MAX);
+	err = vx_range_span(op->fs, VX_TREE_FS, &lo, &hi, op->run_span);
+	op->run_spanned = !err;
+	return err;
+}
+
 /* Read the planned column blocks; would the operation fit so far? */
 static int vop_load(struct vop *op)
 {
 	int err = vb_load(&op->vb);
 
 	if (!err)
-		err = precheck_space(op->fs, op->item_ops, &op->vb, op->shrink);
+		err = precheck_space(op->fs, op->item_ops, vop_run_blocks(op),
+				     &op->vb, op->shrink);
 	return err;
 }
 
@@ -1475,7 +1509,8 @@ static int vop_prepare(struct vop *op)
 		if (err)
 			return err;
 	}
-	err = vx_op_begin(op->fs, op_nops(op->fs, op->item_ops + op->vlinks_ops, &op->vb),
+	err = vx_op_begin(op->fs, op_nops(op->fs, op->item_ops + op->vlinks_ops,
+					  vop_run_blocks(op), &op->vb),
 			  op->shrink);
 	if (err)
 		return err;
@@ -1783,7 +1818,7 @@ static int del_plan(struct vop *op, u64 ino, const struct emb_rec *del, u64 ndel
 		if (err)
 			return err;
 	}
-	op->item_ops += ndel;
+	op->run_del += ndel;
 	op->new_live -= ndel;
 	return 0;
 }
@@ -1845,6 +1880,8 @@ static int delete_vids(struct vx_fs *fs, u64 ino, u32 space,
 	err = vop_init(&op, fs, space, true);
 	if (!err)
 		err = del_plan(&op, ino, del, ndel);
+	if (!err)
+		err = vop_span_run(&op, ino);
 	if (!err)
 		err = vop_load(&op);
 	if (!err)
@@ -1908,6 +1945,10 @@ static int embed_op_start(struct vop *op, struct vx_fs *fs, u64 ino, u32 space,
 		err = sort_chunks(e, n, dup_err, chunks);
 	if (!err)
 		err = embed_collect(fs, ino, space, ~0ULL, false, existing, nexist);
+	if (!err) {
+		op->run_exist = *nexist;
+		err = vop_span_run(op, ino);
+	}
 	return err;
 }
 
@@ -2001,7 +2042,8 @@ int vx_embed_add(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *e,
 		if (!err)
 			err = vb_want(&op.vb, VX_VCOL_META, vids[i]);
 	}
-	op.item_ops += n;
+	/* pick_vids() gives ascending vids: the inserts go in key order */
+	op.run_ins += n;
 	op.new_live += n;
 	op.new_vid_limit = new_limit;
 	if (!err)
@@ -2079,7 +2121,7 @@ int vx_embed_update(struct vx_fs *fs, u64 ino, u32 space,
 		if (err)
 			goto out;
 	}
-	op.item_ops += n;
+	op.run_upd += n;
 	err = vop_load(&op);
 	for (i = 0; !err && i < n; i++)
 		err = embed_set_vector(&op, e[i].vid, vecs + i * vbytes);

@@ -6,6 +6,7 @@
  * failed writes in the middle of a commit.
  */
 #include "vx_test.h"
+#include "vx_internal.h"	/* meta_allocated: what operations really allocate */
 
 struct ref_item {
 	struct vx_ckey key;
@@ -290,6 +291,124 @@ static int t_empty_and_refill(void)
 	return 0;
 }
 
+/*
+ * vx_run_blocks() bounds what a run of changes really allocates.  A run
+ * (objectid 200, type 8) sits between foreign items of random sizes up to
+ * the largest item; holes punched in it and around it leave underfull
+ * leaves; after a commit every node must be copied again.  Then ndel
+ * deletes and nins inserts in ascending key order, as vx_embed_add() makes
+ * them, must allocate no more metadata than the bound, which must also be
+ * far below the per-item bound.
+ */
+static int run_bound_case(u32 bs, u64 nfore, u64 nexist, u64 nholes, u64 ndel, u64 nins)
+{
+	char *img = vt_make_image(bs == 1024 ? 262144 : 65536, bs);
+	u64 *offs = malloc((nexist + nins + 1) * sizeof(u64)), n = 0, i, before, used, bound;
+	u64 span[VX_MAX_LEVELS];
+	u32 max = 0;
+	struct vx_ckey k, lo = { .objectid = 200, .type = 8 }, hi = lo;
+	struct vx_devfile *d;
+	struct vx_fs *fs;
+	static u8 data[4096];
+
+	hi.offset = ~0ULL;
+	CHECK_EQ(vt_open(img, &d, &fs), 0);
+	max = vx_max_item_size(fs);
+	for (i = 0; i < nfore; i++) {
+		struct vx_ckey f = { .objectid = i % 2 ? 100 : 300, .type = 1, .offset = i };
+
+		CHECK_EQ(vx_item_insert(fs, VX_TREE_FS, &f, data, random_size(max)), 0);
+	}
+	/* existing run items at random distinct offsets (sorted later) */
+	for (i = 0; i < nexist; i++) {
+		k = (struct vx_ckey){ .objectid = 200, .type = 8, .offset = (rnd() % (1ULL << 40)) * 2 };
+		if (vx_item_insert(fs, VX_TREE_FS, &k, data, 32) == 0)
+			offs[n++] = k.offset;
+	}
+	CHECK_EQ(vx_fs_commit(fs), 0);
+	/* holes: underfull leaves inside and around the run */
+	for (i = 0; i < nholes && n; i++) {
+		u64 j = rnd() % n;
+
+		k = (struct vx_ckey){ .objectid = 200, .type = 8, .offset = offs[j] };
+		CHECK_EQ(vx_item_delete(fs, VX_TREE_FS, &k), 0);
+		offs[j] = offs[--n];
+	}
+	for (i = 0; i < nfore / 2; i++) {
+		struct vx_ckey f = { .objectid = i % 2 ? 100 : 300, .type = 1,
+				  .offset = rnd() % nfore };
+
+		vx_item_delete(fs, VX_TREE_FS, &f);
+	}
+	CHECK_EQ(vx_fs_commit(fs), 0);
+
+	if (ndel > n)
+		ndel = n;
+	CHECK_EQ(vx_range_span(fs, VX_TREE_FS, &lo, &hi, span), 0);
+	bound = vx_run_blocks(fs, span, n, ndel, 0, nins, 32);
+	before = fs->meta_allocated;
+	for (i = 0; i < ndel; i++) {
+		k = (struct vx_ckey){ .objectid = 200, .type = 8, .offset = offs[i] };
+		CHECK_EQ(vx_item_delete(fs, VX_TREE_FS, &k), 0);
+	}
+	/* odd offsets never collide with the existing even ones */
+	for (i = 0; i < nins; i++) {
+		k = (struct vx_ckey){ .objectid = 200, .type = 8, .offset = (i * ((1ULL << 41) / (nins + 1))) | 1 };
+		CHECK_EQ(vx_item_insert(fs, VX_TREE_FS, &k, data, 32), 0);
+	}
+	used = fs->meta_allocated - before;
+	if (getenv("VT_VERBOSE") || used > bound)
+		fprintf(stderr, "bs %u fore %llu exist %llu del %llu ins %llu: used %llu, bound %llu\n",
+			bs, (unsigned long long)nfore, (unsigned long long)n,
+			(unsigned long long)ndel, (unsigned long long)nins,
+			(unsigned long long)used, (unsigned long long)bound);
+	CHECK(used <= bound);
+	/* and much tighter than a whole path per item once runs are long */
+	if (ndel + nins >= 1000)
+		CHECK(bound * 4 < (ndel + nins) * (2 * (fs->roots[VX_TREE_FS].level + 2ULL) + 2));
+	CHECK_EQ(vx_fs_commit(fs), 0);
+	vt_close(d, fs);
+	unlink(img);
+	free(img);
+	free(offs);
+	return 0;
+}
+
+static int t_run_bound(void)
+{
+	static const u64 cases[][5] = {
+		/* foreign, existing, holes, deleted, inserted */
+		{ 0, 0, 0, 0, 1 },
+		{ 200, 0, 0, 0, 20000 },
+		{ 2000, 3000, 0, 0, 20000 },
+		{ 2000, 3000, 2500, 0, 5000 },
+		{ 4000, 6000, 0, 6000, 6000 },	/* replace all */
+		{ 4000, 6000, 5000, 1000, 1 },
+		{ 100, 20000, 19000, 100, 300 },
+		{ 3000, 1, 0, 1, 30000 },
+	};
+	const char *env = getenv("VT_RUN_BOUND_RANDOM");
+	long nrandom = env ? atol(env) : 8, i;
+	u32 bs, c, rep;
+
+	for (bs = 1024; bs <= 4096; bs *= 4)
+		for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+			for (rep = 0; rep < 2; rep++)
+				if (run_bound_case(bs, cases[c][0], cases[c][1], cases[c][2],
+						   cases[c][3], cases[c][4]))
+					return -1;
+	/* and random mixes */
+	for (i = 0; i < nrandom; i++) {
+		u64 exist = rnd() % 4 ? rnd() % 8000 : rnd() % 20;
+
+		if (run_bound_case(rnd() % 2 ? 1024 : 4096, rnd() % 5000, exist,
+				   rnd() % (exist + 1), rnd() % (exist + 1),
+				   rnd() % 3 ? rnd() % 20000 : rnd() % 10))
+			return -1;
+	}
+	return 0;
+}
+
 int main(void)
 {
 	vx_user_quiet = 1;
@@ -298,5 +417,6 @@ int main(void)
 	vt_run("btree random ops, 1 KiB blocks", t_random_1k_blocks);
 	vt_run("btree random ops, one transaction", t_random_no_commit);
 	vt_run("btree fill, empty, refill reuses space", t_empty_and_refill);
+	vt_run("btree: a run of changes allocates within vx_run_blocks()", t_run_bound);
 	return vt_finish();
 }

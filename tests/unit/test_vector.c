@@ -976,6 +976,46 @@ static int t_enospc(void)
 	return 0;
 }
 
+/*
+ * One call with the largest batch the ABI allows fits a small volume: the
+ * reservation counts one file's EMBED items as a run sharing its leaves,
+ * not a whole tree path per item (which asked for gigabytes).
+ */
+static int t_big_batch(void)
+{
+	const u32 n = 65536, dim = 2;
+	char *img = new_image(16384, 4096);	/* 64 MiB */
+	struct vx_embed *e = calloc(n, sizeof(*e));
+	float *v = malloc((size_t)n * dim * 4);
+	struct vx_devfile *d;
+	struct vx_fs *fs;
+	u32 sp, total, round;
+	u64 f;
+
+	CHECK_EQ(open_file_space(img, &d, &fs, &f, "big", dim, VX_METRIC_L2, &sp), 0);
+	for (round = 0; round < 2; round++) {
+		fill_vecs(v, (u64)n * dim);
+		chunk_run(e, n, round, 10);
+		CHECK_EQ(vx_embed_add(fs, f, sp, e, v, n, round ? VX_EMBED_REPLACE_ALL : 0), 0);
+		CHECK_EQ(vx_fs_commit(fs), 0);
+		CHECK_EQ(vx_embed_list(fs, f, sp, NULL, 0, &total), 0);
+		CHECK_EQ(total, n);
+		CHECK_EQ(live_count(fs, sp), n);
+		CHECK(vec_equal(fs, sp, e[0].vid, v, dim));
+		CHECK(vec_equal(fs, sp, e[n - 1].vid, v + (u64)(n - 1) * dim, dim));
+	}
+	CHECK_EQ(fsck_reopen(img, &d, &fs), 0);
+	CHECK_EQ(vx_embed_delete(fs, f, sp, NULL, 0), 0);
+	CHECK_EQ(vx_fs_commit(fs), 0);
+	CHECK_EQ(live_count(fs, sp), 0);
+	vt_close(d, fs);
+	CHECK_FSCK(img);
+	free(e);
+	free(v);
+	done_image(img);
+	return 0;
+}
+
 /* ENOSPC in the middle of a graph save is not a failure either. */
 static int t_enospc_crash_consistent(void)
 {
@@ -1078,6 +1118,7 @@ int main(void)
 	vt_run("drop + reap in steps give back every block", t_drop_reap);
 	vt_run("ENOSPC: nothing half added, deletes proceed, fsck clean", t_enospc);
 	vt_run("ENOSPC while linking leaves the volume consistent", t_enospc_crash_consistent);
+	vt_run("ENOSPC: a 65,536-chunk batch fits a 64 MiB volume", t_big_batch);
 	vt_run("corrupt column block: -EUCLEAN, fsck reports it", t_corrupt_block);
 	remove_images();
 	return vt_finish();

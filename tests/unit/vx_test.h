@@ -158,8 +158,14 @@ static inline int vt_open(const char *path, struct vx_devfile **d, struct vx_fs 
 	return err;
 }
 
+/* Closes; an operation that outgrew its space reservation fails the test. */
 static inline void vt_close(struct vx_devfile *d, struct vx_fs *fs)
 {
+	if (vx_fs_reserve_overruns(fs)) {
+		fprintf(stderr, "%llu operation(s) allocated more than they reserved\n",
+			(unsigned long long)vx_fs_reserve_overruns(fs));
+		vt_failures++;
+	}
 	vx_fs_close(fs);
 	vx_devfile_close(d);
 }
