@@ -2274,6 +2274,20 @@ int vx_embed_remove_inode(struct vx_fs *fs, u64 ino)
 	return delete_all_spaces(fs, ino);
 }
 
+int vx_embed_exists(struct vx_fs *fs, u64 ino)
+{
+	struct vx_ckey k, found;
+	int err;
+
+	embed_key(&k, ino, 0, 0);
+	err = vx_item_next(fs, VX_TREE_FS, &k, &found, NULL, 0, NULL);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	return found.objectid == ino && found.type == VX_ITEM_EMBED;
+}
+
 int vx_embed_list(struct vx_fs *fs, u64 ino, u32 space, struct vx_embed *out,
 		  u32 max, u32 *total)
 {

@@ -160,6 +160,8 @@ int vx_embed_update(struct vx_fs *fs, u64 ino, u32 space,
  */
 int vx_embed_delete(struct vx_fs *fs, u64 ino, u32 space,
 		    const struct vx_embed *e, u32 n);
+/* 1 if the file has an embedding in any space (dropped ones too), else 0. */
+int vx_embed_exists(struct vx_fs *fs, u64 ino);
 /*
  * The file's embeddings in a space (space 0: all spaces; then
  * VX_EMBED_SPACE of the key is lost, so pass a space), ordered by chunk

@@ -38,8 +38,12 @@ static ssize_t vexfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	if (vexfs_is_shutdown(VEXFS_SB(inode->i_sb)))
 		return -EIO;
 	iocb->ki_flags &= ~IOCB_DIRECT;
-	if (iov_iter_count(from))
+	if (iov_iter_count(from)) {
 		vexfs_data_changing(inode, iocb->ki_filp->f_path.dentry);
+		/* appends go to new blocks; anything else may overwrite */
+		if (!(iocb->ki_flags & IOCB_APPEND) && iocb->ki_pos < i_size_read(inode))
+			vexfs_inplace_change(inode);
+	}
 	ret = generic_file_write_iter(iocb, from);
 	if (vexfs_enospc_retry(VEXFS_SB(inode->i_sb), ret))
 		ret = generic_file_write_iter(iocb, from);
@@ -73,6 +77,7 @@ static vm_fault_t vexfs_page_mkwrite(struct vm_fault *vmf)
 		goto out;
 	}
 	vexfs_data_changed(inode, vmf->vma->vm_file->f_path.dentry);
+	vexfs_inplace_change(inode);
 	/* invalidate_lock before txn_sem, as punch hole takes them */
 	filemap_invalidate_lock_shared(inode->i_mapping);
 	down_read(&sbi->txn_sem);

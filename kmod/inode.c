@@ -11,11 +11,15 @@
 #include <linux/kdev_t.h>
 #include <linux/uio.h>
 #include "vexfs.h"
+#include "vx_vector.h"
 
 /* ------------------------------------------------------------ ordered data */
 
-/* The inode got blocks in the running transaction: write its data first. */
-void vexfs_add_ordered(struct inode *inode)
+/*
+ * Bytes [start, start + len) of the inode got blocks, or zeros in place, in
+ * the running transaction: the commit writes them back before it.
+ */
+void vexfs_add_ordered(struct inode *inode, loff_t start, loff_t len)
 {
 	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
 	struct vexfs_inode_info *vi = VEXFS_I(inode);
@@ -23,6 +27,8 @@ void vexfs_add_ordered(struct inode *inode)
 	spin_lock(&sbi->ordered_lock);
 	if (list_empty(&vi->ordered))
 		list_add_tail(&vi->ordered, &sbi->ordered);
+	vi->ordered_start = min(vi->ordered_start, start);
+	vi->ordered_end = max(vi->ordered_end, start + len - 1);
 	spin_unlock(&sbi->ordered_lock);
 }
 
@@ -127,14 +133,36 @@ static void vexfs_bump_data_version(struct inode *inode, u32 space)
 {
 	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
 	struct vexfs_inode_info *vi = VEXFS_I(inode);
+	u64 gen;
 
 	if (vexfs_lock_op(sbi))
 		return;
 	vi->d.data_version++;
 	vexfs_write_inode_locked(inode);
 	vexfs_auto_changed_locked(inode, space);
-	WRITE_ONCE(vi->change_gen, vx_fs_generation(sbi->fs));
+	gen = vx_fs_generation(sbi->fs);
+	WRITE_ONCE(vi->change_gen, gen);
+	/* once per transaction: does the bump matter to anyone? */
+	if (vi->guard_checked != gen || (space && vi->guard_gen != gen)) {
+		vi->guard_checked = gen;
+		if (space || vx_embed_exists(sbi->fs, inode->i_ino) != 0)
+			WRITE_ONCE(vi->guard_gen, gen);
+	}
 	vexfs_unlock(sbi);
+}
+
+/*
+ * Data of the inode is being changed in place (over blocks an earlier
+ * commit may reference), after vexfs_data_changing().  If its data version
+ * matters, writeback must commit the bump first (vexfs_writepages()).
+ */
+void vexfs_inplace_change(struct inode *inode)
+{
+	struct vexfs_inode_info *vi = VEXFS_I(inode);
+	u64 gen = READ_ONCE(vi->guard_gen);
+
+	if (gen == data_race(vx_fs_generation(VEXFS_SB(inode->i_sb)->fs)))
+		WRITE_ONCE(vi->inplace_gen, gen);
 }
 
 /*
@@ -299,7 +327,8 @@ int vexfs_get_block(struct inode *inode, sector_t iblock,
 			goto out;
 	}
 	fresh = true;
-	vexfs_add_ordered(inode);
+	vexfs_add_ordered(inode, (loff_t)iblock << bits,
+			  (loff_t)min(m.len, max) << bits);
 map:
 	map_bh(bh, sb, m.disk_block);
 	bh->b_size = (size_t)min(m.len, max) << bits;
@@ -354,11 +383,39 @@ static void vexfs_readahead(struct readahead_control *rac)
 	mpage_readahead(rac, vexfs_get_block);
 }
 
+/*
+ * Has the inode data changed in place in the running transaction, whose
+ * bump of the data version would not be on disk yet?  (Not asked by the
+ * commit's own writeback, which is about to commit it.)
+ */
+static bool vexfs_inplace_uncommitted(struct inode *inode)
+{
+	struct vexfs_sb_info *sbi = VEXFS_SB(inode->i_sb);
+
+	return READ_ONCE(VEXFS_I(inode)->inplace_gen) ==
+	       data_race(vx_fs_generation(sbi->fs)) &&
+	       READ_ONCE(sbi->committer) != current;
+}
+
+/*
+ * Data overwritten in place replaces what the last commit references.  If
+ * it reached the disk before the bump of the file's data version (and its
+ * queue item) commits, a power cut would leave new content with
+ * embeddings that look current: commit the bump first.
+ */
 static int vexfs_writepages(struct address_space *mapping,
 			    struct writeback_control *wbc)
 {
-	if (vexfs_is_shutdown(VEXFS_SB(mapping->host->i_sb)))
+	struct vexfs_sb_info *sbi = VEXFS_SB(mapping->host->i_sb);
+	int err;
+
+	if (vexfs_is_shutdown(sbi))
 		return -EIO;
+	if (vexfs_inplace_uncommitted(mapping->host)) {
+		err = vexfs_commit(sbi, false);
+		if (err)
+			return err;
+	}
 	return mpage_writepages(mapping, wbc, vexfs_get_block);
 }
 
@@ -366,9 +423,18 @@ static int vexfs_writepages(struct address_space *mapping,
 /* Kernels that still have ->writepage may call it from mpage's slow path. */
 static int vexfs_writepage(struct page *page, struct writeback_control *wbc)
 {
-	if (vexfs_is_shutdown(VEXFS_SB(page->mapping->host->i_sb))) {
+	struct vexfs_sb_info *sbi = VEXFS_SB(page->mapping->host->i_sb);
+
+	if (vexfs_is_shutdown(sbi)) {
 		unlock_page(page);
 		return -EIO;
+	}
+	/* reclaim cannot commit here: keep the page until the commit has */
+	if (vexfs_inplace_uncommitted(page->mapping->host)) {
+		redirty_page_for_writepage(wbc, page);
+		unlock_page(page);
+		vexfs_kick_commit(sbi);
+		return 0;
 	}
 	return block_write_full_page(page, vexfs_get_block, wbc);
 }
@@ -444,7 +510,7 @@ int vexfs_zero_partial(struct inode *inode, loff_t pos, loff_t len)
 	if (err < 0)
 		return err;
 	/* the zeros must reach the disk before the commit that frees blocks */
-	vexfs_add_ordered(inode);
+	vexfs_add_ordered(inode, pos, len);
 	return 0;
 }
 
@@ -487,7 +553,7 @@ static int vexfs_setsize(struct inode *inode, loff_t newsize)
 		err = block_truncate_page(mapping, newsize, vexfs_get_block);
 		if (err)
 			goto out;
-		vexfs_add_ordered(inode);
+		vexfs_add_ordered(inode, newsize, i_blocksize(inode));
 	}
 	truncate_setsize(inode, newsize);
 	/* truncate(2) passes no time attributes: a size change sets both */

@@ -182,17 +182,28 @@ int vexfs_commit(struct vexfs_sb_info *sbi, bool flush_always)
 		return -EIO;
 
 	down_write(&sbi->txn_sem);
+	WRITE_ONCE(sbi->committer, current);
 	spin_lock(&sbi->ordered_lock);
 	list_splice_init(&sbi->ordered, &list);
 	while (!list_empty(&list)) {
 		struct inode *inode;
+		loff_t start, end;
 
 		vi = list_first_entry(&list, struct vexfs_inode_info, ordered);
 		list_del_init(&vi->ordered);
+		/*
+		 * Only the blocks this transaction allocated or zeroed: data
+		 * overwritten in place elsewhere waits for this commit.
+		 */
+		start = vi->ordered_start;
+		end = vi->ordered_end;
+		vi->ordered_start = LLONG_MAX;
+		vi->ordered_end = -1;
 		inode = igrab(&vi->vfs_inode);
 		spin_unlock(&sbi->ordered_lock);
 		if (inode) {
-			err = filemap_write_and_wait(inode->i_mapping);
+			err = start <= end ?
+			      filemap_write_and_wait_range(inode->i_mapping, start, end) : 0;
 			if (err && !werr)
 				werr = err;
 			iput(inode);
@@ -205,6 +216,7 @@ int vexfs_commit(struct vexfs_sb_info *sbi, bool flush_always)
 
 	err = vexfs_lock_op(sbi);
 	if (err) {
+		WRITE_ONCE(sbi->committer, NULL);
 		up_write(&sbi->txn_sem);
 		return err;
 	}
@@ -216,12 +228,19 @@ int vexfs_commit(struct vexfs_sb_info *sbi, bool flush_always)
 	vexfs_unlock(sbi);
 	if (!err && !dirty && flush_always && !sb_rdonly(sbi->sb))
 		err = blkdev_issue_flush(sbi->sb->s_bdev);
+	WRITE_ONCE(sbi->committer, NULL);
 	up_write(&sbi->txn_sem);
 	if (err) {
 		vexfs_err(sbi->sb, "commit failed (%d)", err);
 		return err;
 	}
 	return werr;
+}
+
+/* Commit soon, from the commit worker. */
+void vexfs_kick_commit(struct vexfs_sb_info *sbi)
+{
+	mod_delayed_work(vexfs_wq, &sbi->commit_work, 0);
 }
 
 static void vexfs_arm_commit(struct vexfs_sb_info *sbi)
@@ -325,6 +344,9 @@ static struct inode *vexfs_alloc_inode(struct super_block *sb)
 		return NULL;
 	memset(&vi->d, 0, sizeof(vi->d));
 	vi->change_gen = 0;
+	vi->guard_gen = 0;
+	vi->guard_checked = 0;
+	vi->inplace_gen = 0;
 	vi->auto_queued = 0;
 	vi->auto_writing = false;
 	vi->auto_debounce = false;
@@ -341,6 +363,8 @@ static void vexfs_inode_init_once(void *p)
 	struct vexfs_inode_info *vi = p;
 
 	INIT_LIST_HEAD(&vi->ordered);
+	vi->ordered_start = LLONG_MAX;
+	vi->ordered_end = -1;
 	inode_init_once(&vi->vfs_inode);
 }
 

@@ -64,6 +64,7 @@ struct vexfs_sb_info {
 	/* ordered data: inodes given blocks in the running transaction */
 	spinlock_t ordered_lock;
 	struct list_head ordered;
+	struct task_struct *committer;	/* in vexfs_commit(), under txn_sem */
 
 	struct vexfs_mount_opts opts;
 	unsigned long flags;
@@ -95,7 +96,17 @@ struct vexfs_inode_info {
 	 */
 	struct vx_inode_data d;
 	struct list_head ordered;	/* on sbi->ordered, ordered_lock */
+	loff_t ordered_start;		/* bytes to write before the commit, */
+	loff_t ordered_end;		/* inclusive; under ordered_lock */
 	u64 change_gen;			/* txn that last bumped data_version */
+	/*
+	 * Data overwritten in place must not reach the disk before the bump
+	 * of its data version commits, when that matters (the file has
+	 * embeddings or an automatic policy): see vexfs_writepages().
+	 */
+	u64 guard_gen;			/* txn of a bump that matters */
+	u64 guard_checked;		/* txn in which that was looked up */
+	u64 inplace_gen;		/* txn of such an in-place change */
 	/* automatic embeddings (auto.c) */
 	u32 auto_queued;		/* space known queued, 0 unknown; sbi->lock */
 	bool auto_writing;		/* changed, not yet closed or fsync'd */
@@ -137,6 +148,7 @@ void vexfs_unlock(struct vexfs_sb_info *sbi);
 #define VEXFS_MAX_OP_ITEMS	12
 int vexfs_space_check(struct vexfs_sb_info *sbi);
 int vexfs_commit(struct vexfs_sb_info *sbi, bool flush_always);
+void vexfs_kick_commit(struct vexfs_sb_info *sbi);
 bool vexfs_enospc_retry(struct vexfs_sb_info *sbi, int err);
 void vexfs_refill_reserve(struct vexfs_sb_info *sbi);
 void vexfs_shutdown(struct super_block *sb, const char *why);
@@ -155,7 +167,8 @@ void vexfs_dirty_inode(struct inode *inode, int flags);
 void vexfs_evict_inode(struct inode *inode);
 int vexfs_get_block(struct inode *inode, sector_t iblock,
 		    struct buffer_head *bh, int create);
-void vexfs_add_ordered(struct inode *inode);
+void vexfs_add_ordered(struct inode *inode, loff_t start, loff_t len);
+void vexfs_inplace_change(struct inode *inode);
 void vexfs_del_ordered(struct inode *inode);
 int vexfs_setattr(vexfs_idmap_t *idmap, struct dentry *dentry,
 		  struct iattr *attr);

@@ -642,6 +642,47 @@ def stale_flag(t):
     check(d["embeddings"][0]["stale"], "vexctl get shows stale")
 
 
+FS_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
+SHUTDOWN_NOLOGFLUSH = 2
+SYNC_FILE_RANGE_ALL = 1 | 2 | 4  # WAIT_BEFORE | WRITE | WAIT_AFTER
+
+
+@case()
+def stale_after_power_cut_inplace(t):
+    """Data overwritten in place that reaches the disk before any commit of ours, then a power cut:
+    the embedding must come back stale, never looking current beside the new content
+    (writeback commits the bump of the data version before in-place data; docs/AUTO.md)."""
+    sp = t.space(2)
+    old, new = b"A" * 8192, b"B" * 8192
+    f = t.file("inplace.txt", old)
+    emb_add(t.open(f), sp, [(0, 8192)], [1, 0], 2)
+    os.sync()
+    check(not emb_get(t.open(f), sp)[0][0]["stale"], "fresh before the overwrite")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong,
+                                     ctypes.c_uint]
+    with open(f, "r+b", buffering=0) as w:
+        w.write(new)
+        # the data alone, as writeback under memory pressure writes it: no fsync, no sync
+        if libc.sync_file_range(w.fileno(), 0, 0, SYNC_FILE_RANGE_ALL) != 0:
+            raise Fail("sync_file_range: " + os.strerror(ctypes.get_errno()))
+        sfd = os.open(t.vol.mnt, os.O_RDONLY)
+        try:
+            fcntl.ioctl(sfd, FS_IOC_SHUTDOWN, struct.pack("<I", SHUTDOWN_NOLOGFLUSH))
+        finally:
+            os.close(sfd)
+    for x in t.fds:
+        with contextlib.suppress(OSError):
+            os.close(x)
+    t.fds = []
+    t.vol.umount()
+    t.vol.mount()
+    with open(f, "rb") as r:
+        eq(r.read(), new, "the overwrite written back before the cut is on disk")
+    check(emb_get(t.open(f), sp)[0][0]["stale"], "its embedding is stale after the cut")
+    eq(search(t.dir(), sp, [1, 0], 1, flags=SEARCH_PATHS | SEARCH_NO_STALE), [],
+       "a NO_STALE search does not return it")
+
 def add_closed(path, sp, chunks, vecs, dim):
     fd = os.open(path, os.O_RDONLY)
     try:
