@@ -166,7 +166,7 @@ expect "unknown index subcommand" 2 "unknown command 'index frob'" -- "$V" index
 expect "bad --chunk" 2 "is not OFFSET:LENGTH" -- "$V" put f --chunk 12 --vector 1
 expect "--replace with --update" 2 "exclude each other" -- "$V" put f --replace --update --vector 1
 expect "import without --files" 2 "--files LIST is required" -- "$V" import . --vectors v.npy
-expect "--json where nothing is printed as data" 2 "unknown option '--json'" -- "$V" space drop x --json
+expect "unknown option" 2 "unknown option '--frob'" -- "$V" space drop x --frob
 
 # not VexFS, missing paths
 mkdir -p "$VX/plain"
@@ -403,7 +403,15 @@ EOF
 	expect "mock: status table" 0 "SPACE +DIM +METRIC +VECTORS +INDEXED +PENDING +MEMORY +MODEL" -- vm status "$M"
 	json_ok "mock: --json before the command" vm --json space list "$M"
 	expect "mock: space set-ef" 0 "default search ef 100" -- vm space set-ef docs 100 "$M"
-	expect "mock: space drop --yes" 0 "dropped space 'l2s'" -- vm space drop l2s "$M" --yes
+	json_ok "mock: space set-ef --json" vm space set-ef docs 80 "$M" --json
+	[ "$(jq_ 'd["ef_search"], d["previous_ef_search"]')" = "80 100" ] &&
+		pass "mock: space set-ef --json: new and previous ef" ||
+		fail "mock: space set-ef --json: new and previous ef"
+	json_ok "mock: space drop --yes --json" vm space drop l2s "$M" --yes --json
+	[ "$(jq_ 'd["space"], d["dropped"]')" = "l2s True" ] &&
+		pass "mock: space drop --json names the space" ||
+		fail "mock: space drop --json names the space"
+	expect "mock: space drop of a dropped space" 4 "does not exist" -- vm space drop l2s "$M" --yes
 	expect "mock: space default --clear" 0 "no default space" -- vm space default "$M/docs" --clear
 
 	# ---- automatic embeddings and text search, on a volume (and state) of their own

@@ -56,10 +56,11 @@ static const char show_help[] =
 "and the memory its index uses (loading the index if needed).\n";
 
 static const char drop_help[] =
-"Usage: vexctl space drop NAME [PATH] [--yes]\n"
+"Usage: vexctl space drop NAME [PATH] [--yes] [--json]\n"
 "Drop a space and every embedding in it.  Asks for confirmation on a\n"
 "terminal; otherwise --yes is required.  Needs root.\n"
-"  -y, --yes    do not ask\n";
+"  -y, --yes    do not ask\n"
+"  -j, --json   print what was dropped as JSON\n";
 
 static const char default_help[] =
 "Usage: vexctl space default DIR [NAME | --clear] [--json]\n"
@@ -69,9 +70,10 @@ static const char default_help[] =
 "--clear removes it.  Needs ownership of DIR (or CAP_FOWNER).\n";
 
 static const char setef_help[] =
-"Usage: vexctl space set-ef NAME EF [PATH]\n"
+"Usage: vexctl space set-ef NAME EF [PATH] [--json]\n"
 "Set the default search beam width (ef, 1-10000) of a space.  Larger is\n"
-"more accurate and slower.  Needs root.\n";
+"more accurate and slower.  Needs root.\n"
+"  -j, --json   print the new and the previous ef as JSON\n";
 
 static const char status_help[] =
 "Usage: vexctl status [MOUNTPOINT] [--json]\n"
@@ -291,7 +293,7 @@ static int space_drop(int argc, char **argv)
 	char *vol;
 	int fd, err;
 
-	parse_args(argc, argv, "yes,path", drop_help, 1, 2, &a);
+	parse_args(argc, argv, "yes,json,path", drop_help, 1, 2, &a);
 	name_and_path(&a, &name, &path);
 	fd = open_volume(path, OPEN_ANY, &vol);
 	get_space(fd, path, name, &s);
@@ -317,8 +319,19 @@ static int space_drop(int argc, char **argv)
 		die(EX_NOTFOUND, "space '%s' does not exist on %s", name, vol);
 	if (err)
 		die_err(err, "cannot drop space '%s' on %s", name, vol);
-	printf("dropped space '%s' on %s (%llu embeddings)\n", name, vol,
-	       (unsigned long long)s.vector_count);
+	if (a.json) {
+		struct json j;
+
+		j_begin_object(&j, stdout);
+		j_str(&j, "space", name);
+		j_str(&j, "volume", vol);
+		j_bool(&j, "dropped", true);
+		j_u64(&j, "embeddings", s.vector_count);
+		j_end_object(&j);
+	} else {
+		printf("dropped space '%s' on %s (%llu embeddings)\n", name, vol,
+		       (unsigned long long)s.vector_count);
+	}
 	free(vol);
 	close(fd);
 	free_args(&a);
@@ -377,7 +390,7 @@ static int space_set_ef(int argc, char **argv)
 	uint32_t ef;
 	int fd, err;
 
-	parse_args(argc, argv, "path", setef_help, 2, 3, &a);
+	parse_args(argc, argv, "json,path", setef_help, 2, 3, &a);
 	name = a.pos[0];
 	ef = parse_u32(a.pos[1], 1, VEXFS_EF_MAX, "EF");
 	path = a.npos > 2 ? a.pos[2] : a.path ? a.path : ".";
@@ -388,7 +401,18 @@ static int space_set_ef(int argc, char **argv)
 		die(EX_PERM, "changing a space needs root (CAP_SYS_ADMIN)");
 	if (err)
 		die_err(err, "cannot set ef of space '%s'", name);
-	printf("space '%s': default search ef %u (was %u)\n", name, ef, s.hnsw_ef_search);
+	if (a.json) {
+		struct json j;
+
+		j_begin_object(&j, stdout);
+		j_str(&j, "space", name);
+		j_u64(&j, "ef_search", ef);
+		j_u64(&j, "previous_ef_search", s.hnsw_ef_search);
+		j_end_object(&j);
+	} else {
+		printf("space '%s': default search ef %u (was %u)\n", name, ef,
+		       s.hnsw_ef_search);
+	}
 	close(fd);
 	free_args(&a);
 	return EX_OK;
