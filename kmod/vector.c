@@ -1216,8 +1216,13 @@ static long vexfs_ioc_search(struct file *file, struct vexfs_search __user *argp
 				goto out;
 		}
 		err = 0;
-		/* enough, or every vector was a candidate */
-		if (c.nres == s.k || n >= live || (exact && ncand < n))
+		/*
+		 * Enough, or every vector was a candidate.  Not just n >= live:
+		 * a graph search may miss vectors no link leads to (such as
+		 * copies of one vector beyond what its neighbours' lists hold);
+		 * then it gave fewer than asked and the exact scan follows.
+		 */
+		if (c.nres == s.k || ncand >= live || (exact && ncand < n))
 			break;
 		if (fatal_signal_pending(current)) {
 			err = -EINTR;

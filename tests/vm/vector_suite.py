@@ -25,6 +25,7 @@ import fcntl
 import json
 import math
 import os
+import pickle
 import random
 import shutil
 import struct
@@ -973,6 +974,233 @@ def background_linking(t):
     finally:
         for n, v in saved.items():
             module_param(n, v)
+
+
+def as_user(uid, fn, *args):
+    """fn(*args) in a child process running as uid/gid uid without supplementary groups
+    (descriptors opened before are inherited); its value is returned, an OSError re-raised."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            try:
+                out = ("ok", fn(*args))
+            except OSError as e:
+                out = ("errno", e.errno)
+            except BaseException as e:  # noqa
+                out = ("exc", repr(e))
+            with os.fdopen(w, "wb") as f:
+                pickle.dump(out, f)
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    if status or not data:
+        raise Fail(f"child as uid {uid} died (wait status {status})")
+    kind, val = pickle.loads(data)
+    if kind == "errno":
+        raise OSError(val, os.strerror(val))
+    if kind == "exc":
+        raise Fail(f"as uid {uid}: {val}")
+    return val
+
+
+def search_as(uid, path, sp, q, k, flags):
+    def body():
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return search(fd, sp, q, k, flags=flags)
+        finally:
+            os.close(fd)
+    return as_user(uid, body)
+
+
+@case()
+def search_filter_keeps_recall(t):
+    """The nearest vectors belong to files the caller may not read (0600 root's, or
+    behind a directory without x for others): far more of them than k and than the
+    candidates of every HNSW widening round (k, 4k, ... 1280, then an exact scan past
+    VEXFS_FILTER_EXACT = 2048).  An unprivileged search still gets exactly the brute-force
+    top k of what it may read, exact and HNSW, pending and linked; GET of an unreadable
+    file through a descriptor root opened fails with EACCES."""
+    rng = t.rng
+    dim, per, k = 8, 10, 5
+    ca = [0.0] * dim
+    cb = [6.0] + [0.0] * (dim - 1)
+    # Around ca 400 hidden vectors (radius < 1, squared distance < 1), then the readable
+    # ones (radius 1.5-3): a HNSW search widens 5, 20, 80, 320 and finds them among its
+    # 1280 candidates.  Around cb 1300 hidden: more than 1280, so it ends in an exact scan
+    # of all 2000.  The clusters are 6 apart: nothing of one is within 3 of the other.
+    groups = (("ha", ca, 400, False), ("hb", cb, 1300, False),
+              ("ra", ca, 150, True), ("rb", cb, 150, True))
+    os.chmod(t.d, 0o755)
+    dirs = (("closed", 0o700), ("closed/deep", 0o755), ("noexec", 0o744), ("open", 0o755))
+    for sub, _ in dirs:
+        os.makedirs(t.p(sub))
+    hidden_kinds = (("", 0o600, 0), ("closed/", 0o644, 0), ("closed/deep/", 0o644, 0),
+                    ("noexec/", 0o644, 0))
+    # readable: plain, in an open subdirectory, 0600 of nobody's, 0640 of group nogroup
+    readable_kinds = (("", 0o644, 0), ("open/", 0o644, 0), ("", 0o600, NOBODY), ("", 0o640, -1))
+    sp = t.space(dim)
+    saved = {n: module_param(n) for n in ("link_delay_ms", "link_eager_pending")}
+    readable, hidden, first = {}, {}, {}
+    try:
+        # keep everything pending for the first round of searches
+        module_param("link_delay_ms", 3600 * 1000)
+        module_param("link_eager_pending", 1 << 30)
+        nfile = 0
+        for g, center, count, ok in groups:
+            radii = [1.5 + 1.5 * j / count for j in range(count)] if ok else \
+                [rng.uniform(0.05, 1.0) for _ in range(count)]
+            rng.shuffle(radii)
+            kinds = readable_kinds if ok else hidden_kinds
+            for fi in range(count // per):
+                sub, mode, owner = kinds[nfile % len(kinds)]
+                rel = f"{sub}{g}{fi:03d}.txt"
+                path = t.file(rel, b"x" * (per * 16), mode)
+                first.setdefault((ok, nfile % len(kinds)), path)
+                nfile += 1
+                if owner:
+                    os.chown(path, NOBODY if owner > 0 else 0, NOBODY)
+                vecs = []
+                for c in range(per):
+                    u = [rng.gauss(0, 1) for _ in range(dim)]
+                    norm = math.sqrt(sum(x * x for x in u))
+                    r = radii[fi * per + c]
+                    v = [f32(x + r * y / norm) for x, y in zip(center, u)]
+                    vecs += v
+                    (readable if ok else hidden)[(rel, c * 16)] = v
+                add_closed(path, sp, [(c * 16, 16) for c in range(per)], vecs, dim)
+        for sub, mode in dirs:
+            os.chmod(t.p(sub), mode)
+        fd0 = root_fd(t)
+        live = len(readable) + len(hidden)
+        i = space_info(fd0, sp)
+        eq(i["vector_count"], live, "vectors stored")
+        check(i["pending_count"] == live, f"{i['indexed_count']} linked already")
+        # the point of the test: the caller may read none of the nearest 1280 around cb
+        check(len(hidden) - 400 > k * 4 ** 4 > 400 > k * 4 ** 3, "sizes force every widening round")
+
+        tol = lambda d: 1e-4 * max(1.0, abs(d))  # noqa: E731
+        ritems = list(readable.items())
+
+        def verify(got, q, what):
+            want = brute("l2", ritems, q, k)
+            keys = [(r["path"], r["offset"]) for r in got]
+            leaked = [x for x in keys if x in hidden]
+            check(not leaked, f"{what}: unreadable files returned: {leaked[:3]}")
+            eq(len(got), k, f"{what}: result count")
+            for (wd, wkey), g, key in zip(want, got, keys):
+                check(key in readable, f"{what}: unknown result {key}")
+                check(abs(g["distance"] - dist("l2", q, readable[key])) <= tol(wd),
+                      f"{what}: {key} reported at {g['distance']}, is at {dist('l2', q, readable[key])}")
+                check(abs(g["distance"] - wd) <= tol(wd),
+                      f"{what}: distance {g['distance']} vs brute force {wd} ({wkey})")
+            kth = want[-1][0]
+            missing = [wk for wd, wk in want if wd < kth - tol(kth) and wk not in keys]
+            check(not missing, f"{what}: misses {missing[:3]} of the brute-force top {k}")
+
+        queries = [("ca", ca), ("cb", cb),
+                   ("near ca", [f32(x + rng.uniform(-0.05, 0.05)) for x in ca]),
+                   ("near cb", [f32(x + rng.uniform(-0.05, 0.05)) for x in cb])]
+        for qn, q in queries:
+            top = search(t.dir(), sp, q, k, flags=SEARCH_EXACT | SEARCH_PATHS)
+            check(all((r["path"], r["offset"]) in hidden for r in top),
+                  f"{qn}: root's nearest {k} are the unreadable files")
+
+        def round_of_searches(state):
+            for qn, q in queries:
+                for fl, how in ((SEARCH_EXACT, "exact"), (0, "hnsw")):
+                    got = search_as(NOBODY, t.d, sp, q, k, fl | SEARCH_PATHS)
+                    verify(got, q, f"{state} {how} {qn}")
+
+        round_of_searches("pending")
+        i = space_info(fd0, sp)
+        eq((i["indexed_count"], i["pending_count"]), (0, live), "nothing linked before INDEX_BUILD")
+        for n, v in saved.items():
+            module_param(n, v)
+        manage(fd0, OP_INDEX_BUILD, sp)
+        wait_linked(fd0, sp, 300)
+        eq(space_info(fd0, sp)["indexed_count"], live, "all linked")
+        round_of_searches("linked")
+        # vexctl as nobody agrees (HNSW and exact)
+        for extra in ((), ("--exact",)):
+            d = vexctl_json("search", t.d, "--space", sp, "--vector", " ".join(map(repr, cb)),
+                            "-k", k, *extra, user=NOBODY)
+            verify([{"path": r["relpath"], "offset": r["offset"], "distance": r["distance"]}
+                    for r in d["results"]], cb, f"vexctl search {' '.join(extra)}")
+        # k above all 300 readable vectors (candidates 400, 1600, then the scan): each of them
+        got = search_as(NOBODY, t.d, sp, cb, 400, SEARCH_PATHS)
+        eq(sorted((r["path"], r["offset"]) for r in got), sorted(readable), "k=400: all 300 readable")
+    finally:
+        for n, v in saved.items():
+            module_param(n, v)
+
+    # GET of a file nobody may not read: EACCES, also through a descriptor root opened
+    # (the ioctl checks the caller, not the opener); the readable ones answer
+    sec, mine = first[(False, 0)], first[(True, 2)]
+    expect_errno(errno.EACCES, as_user, NOBODY, os.open, sec, os.O_RDONLY, what="nobody opens a 0600 file")
+    expect_errno(errno.EACCES, as_user, NOBODY, vx.emb_get, t.open(sec), sp,
+                 what="GET as nobody through root's descriptor of a 0600 file")
+    vexctl("get", sec, "--space", sp, rc=5, user=NOBODY)
+    eq(len(as_user(NOBODY, vx.emb_get, t.open(mine), sp)[0]), per, "nobody GETs its own 0600 file")
+    eq(len(vexctl_json("get", first[(True, 3)], "--space", sp, user=NOBODY)["embeddings"]), per,
+       "nobody GETs a 0640 file of its group")
+
+
+@case()
+def search_filter_keeps_recall_dups(t):
+    """Copies of one vector beyond what a node's list holds (2M = 32 at layer 0; the same
+    chunk in many files): the graph links the later copies to the earlier ones but not
+    back, so a graph search, however wide, does not reach them.  A search that still lacks
+    results after a beam as wide as the space must then scan: nobody, who may read only
+    the last-added 16 of each group's 64 copies, still gets all of them, and root asking
+    for more than there are gets every vector."""
+    rng = t.rng
+    dim, groups, per = 4, 12, 16
+    os.chmod(t.d, 0o755)
+    sp = t.space(dim)
+    centers, readable = [], {}
+    for g in range(groups):
+        v = rvec(rng, dim)
+        centers.append(v)
+        for j, mode in enumerate((0o600, 0o600, 0o600, 0o644)):
+            rel = f"g{g:02d}-{j}.txt"
+            add_closed(t.file(rel, b"x" * (per * 16), mode), sp, [(c * 16, 16) for c in range(per)],
+                       v * per, dim)
+            if mode == 0o644:
+                readable.update({(rel, c * 16): v for c in range(per)})
+    fd0 = root_fd(t)
+    live = groups * per * 4
+    manage(fd0, OP_INDEX_BUILD, sp)
+    i = space_info(fd0, sp)
+    eq((i["vector_count"], i["indexed_count"]), (live, live), "all linked")
+    # k 200 > 192 readable: candidates 200, then 800 >= 768 vectors, then the scan
+    for fl, how in ((SEARCH_EXACT, "exact"), (0, "HNSW")):
+        got = {(r["path"], r["offset"]) for r in search_as(NOBODY, t.d, sp, centers[0], 200,
+                                                           fl | SEARCH_PATHS)}
+        check(got == set(readable), f"nobody, {how}, k above what it may read: {len(got)} results, "
+              f"{len(set(readable) - got)} of the {len(readable)} readable vectors missing, "
+              f"{len(got - set(readable))} others")
+    eq(len(search(t.dir(), sp, centers[0], K_MAX, flags=0)), live,
+       "root, HNSW, k above the vector count: every vector")
+    found = 0
+    for g, q in enumerate(centers):
+        want = [(f"g{g:02d}-3.txt", c * 16, 0.0) for c in range(per)]
+        got = search_as(NOBODY, t.d, sp, q, per, SEARCH_EXACT | SEARCH_PATHS)
+        eq(sorted((r["path"], r["offset"], r["distance"]) for r in got), want,
+           f"exact, group {g}: the readable file's {per} copies at distance 0")
+        got = search_as(NOBODY, t.d, sp, q, per, SEARCH_PATHS)
+        found += sorted((r["path"], r["offset"], r["distance"]) for r in got) == want
+    # k below what the caller may read ends as soon as k readable candidates turn up,
+    # farther ones if the graph does not reach the nearest: a limit of the graph itself
+    t.note(f"HNSW k={per} found the readable copies of {found} of {groups} groups")
 
 
 @case(quick=False, slow=True)
