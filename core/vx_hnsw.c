@@ -324,26 +324,44 @@ static void vx_search_layer(struct vx_ctx *c, struct vx_index_scratch *s,
 
 /*
  * The diversity heuristic: walking the candidates nearest first, keep one
- * only if it is nearer to the base than to every one kept so far.
+ * only if it is nearer to the base than to every one kept so far.  A copy
+ * of a vector already kept (distance 0) adds no direction: it is passed
+ * over first and only fills the slots left at the end.  Otherwise a list
+ * full of copies at distance 0 would keep every later, farther node out,
+ * walling a cluster of copies off from the rest of the graph.
  */
 static u32 vx_select(struct vx_ctx *c, const u32 *ids, const float *dists,
 		     u32 n, u32 cap, u32 *keep)
 {
 	u32 i, j, nk = 0;
+	bool good, copies = false;
 	const float *cv;
-	bool good;
+	float d;
 
 	for (i = 0; i < n && nk < cap; i++) {
 		cv = vx_rec_vec(c->idx, ids[i]);
 		good = true;
 		for (j = 0; j < nk; j++) {
-			if (vx_dist(c, cv, keep[j]) < dists[i]) {
+			d = vx_dist(c, cv, keep[j]);
+			if (d < dists[i] || d == 0.0f) {
+				copies |= d == 0.0f;
 				good = false;
 				break;
 			}
 		}
 		vx_count(c, j);
 		if (good)
+			keep[nk++] = ids[i];
+	}
+	/* rare (exact copies): fill with the copies passed over, nearest first */
+	for (i = 0; copies && i < n && nk < cap; i++) {
+		if (vx_list_has(keep, nk, ids[i]))
+			continue;
+		cv = vx_rec_vec(c->idx, ids[i]);
+		for (j = 0; j < nk && vx_dist(c, cv, keep[j]) != 0.0f; j++)
+			;
+		vx_count(c, j);
+		if (j < nk)
 			keep[nk++] = ids[i];
 	}
 	return nk;
@@ -471,6 +489,49 @@ static void vx_set_list(struct vx_index *idx, u32 t, u32 l, const u32 *keep,
 }
 
 /*
+ * Nothing links q at level l any more (its neighbours' lists were full of
+ * nodes nearer to them, as copies of one vector are, or a shrink dropped
+ * its last in-link), so no search could reach it.  Make room in the list
+ * of the first of ids (neighbours of q, nearest first) that can: drop its
+ * farthest link to a node other lists also hold (in-degree >= 2, so that
+ * one stays reachable) and link q instead.  busy: the node being
+ * inserted, whose list is still being filled.
+ */
+static void vx_adopt(struct vx_ctx *c, u32 q, const u32 *ids, u32 nids, u32 l,
+		     u32 busy)
+{
+	struct vx_index *idx = (struct vx_index *)c->idx;
+	u32 i, j, n, far;
+	const u32 *links;
+	float d, fard;
+
+	for (i = 0; i < nids; i++) {
+		const float *tv = vx_rec_vec(idx, ids[i]);
+
+		if (ids[i] == busy)
+			continue;
+		links = vx_links_ro(idx, ids[i], l, &n);
+		far = q;	/* none yet */
+		fard = -1.0f;
+		for (j = 0; j < n; j++) {
+			if (*vx_indeg(idx, links[j], l) < 2)
+				continue;
+			d = vx_dist(c, tv, links[j]);
+			if (d > fard) {
+				fard = d;
+				far = links[j];
+			}
+		}
+		vx_count(c, n);
+		if (far == q)
+			continue;
+		vx_edge_del(idx, ids[i], far, l);
+		vx_edge_add(idx, ids[i], q, l);
+		return;
+	}
+}
+
+/*
  * Link q (being inserted) and t at level l both ways when t's list has
  * room or keeps q once shrunk by the heuristic; else q -> t alone.
  */
@@ -501,6 +562,11 @@ static void vx_connect(struct vx_ctx *c, struct vx_index_scratch *s, u32 q,
 		vx_set_list(idx, t, l, s->keep, nk);
 		if (vx_links_to(idx, t, l, q))
 			vx_edge_add(idx, q, t, l);
+		/* a node t no longer links may now have no in-link at all */
+		for (i = 0; i <= n; i++)
+			if (s->sel_id[i] != q && !vx_list_has(s->keep, nk, s->sel_id[i]) &&
+			    !*vx_indeg(idx, s->sel_id[i], l))
+				vx_adopt(c, s->sel_id[i], s->keep, nk, l, q);
 		return;
 	}
 	vx_edge_add(idx, q, t, l);
@@ -545,6 +611,8 @@ static void vx_link_one(struct vx_ctx *c, struct vx_index_scratch *s, u32 q)
 		memcpy(s->batch, s->keep, (size_t)nk * sizeof(u32));
 		for (i = 0; i < nk; i++)
 			vx_connect(c, s, q, s->batch[i], l);
+		if (nk && !*vx_indeg(idx, q, l))
+			vx_adopt(c, q, s->batch, nk, l, q);
 	}
 	vx_mark_linked(idx, q, level);
 }

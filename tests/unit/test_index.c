@@ -1174,6 +1174,73 @@ static int test_hub(void)
 	return 0;
 }
 
+/*
+ * Copies of one vector beyond what a neighbour list holds: every copy must
+ * stay reachable.  A new copy's neighbours have full lists of copies at
+ * distance 0 and the heuristic keeps those, so without adoption (vx_adopt)
+ * copies past the first 2M were linked to nothing a search could follow,
+ * and with the copies inserted first their full lists kept every later
+ * node out, so every query ended among the copies.  An unbounded beam
+ * search (ef = every node) must reach every node, queries elsewhere must
+ * find their true neighbours, in both orders of insertion, and the graph
+ * must keep its invariants.
+ */
+static int test_duplicates_reachable(void)
+{
+	const u32 dim = 4, ncopy = 300, nother = 300, n = ncopy + nother;
+	struct vx_index_hit *h = calloc(n, sizeof(*h));
+	float *v = malloc((size_t)n * dim * sizeof(float));
+	struct vx_index_scratch *s;
+	struct vx_index *idx;
+	u32 order, i, got, zero, hits;
+
+	CHECK(h && v);
+	for (order = 0; order < 2; order++) {
+		idx = new_index(dim, VX_METRIC_L2, 16, 100);
+		CHECK(idx);
+		for (i = 0; i < n; i++) {
+			/* order 0: the copies first; 1: interleaved */
+			bool copy = order ? i % 2 == 0 : i < ncopy;
+			u32 d;
+
+			for (d = 0; d < dim; d++)
+				v[(size_t)i * dim + d] = copy ? 0.5f : urand() * 4.0f - 2.0f;
+		}
+		CHECK_EQ(fill(idx, v, n, dim), 0);
+		CHECK_EQ(link_all(idx), 0);
+		CHECK(check_graph(idx) == 0);
+		s = vx_index_scratch_alloc(idx, n);
+		CHECK(s);
+		CHECK_EQ(vx_index_search(idx, s, v, n, n, h, &got), 0);
+		for (i = 0, zero = 0; i < got; i++)
+			zero += h[i].dist == 0.0f;
+		if (zero != ncopy || got != n)
+			fprintf(stderr, "order %u: %u found, %u copies\n", order, got, zero);
+		CHECK_EQ(zero, ncopy);
+		CHECK_EQ(got, n);
+		/* queries away from the copies find their true neighbours */
+		for (i = 0, hits = 0; i < 20; i++) {
+			struct vx_index_hit a[10], e[10];
+			float q[4];
+			u32 na, ne, x, y, d;
+
+			for (d = 0; d < dim; d++)
+				q[d] = urand() * 4.0f - 2.0f;
+			CHECK_EQ(vx_index_search(idx, s, q, 10, 64, a, &na), 0);
+			CHECK_EQ(vx_index_search_exact(idx, s, q, 10, e, &ne), 0);
+			for (x = 0; x < na; x++)
+				for (y = 0; y < ne; y++)
+					hits += a[x].dist == e[y].dist;
+		}
+		CHECK(hits >= 20 * 10 * 9 / 10);
+		vx_index_scratch_free(s);
+		vx_index_destroy(idx);
+	}
+	free(h);
+	free(v);
+	return 0;
+}
+
 int main(void)
 {
 	vt_run("distance kernels vs double reference", test_metrics_reference);
@@ -1183,6 +1250,7 @@ int main(void)
 	vt_run("bad parameters", test_bad_params);
 	vt_run("pending vectors found before linking", test_pending);
 	vt_run("HNSW recall on clustered data", test_recall);
+	vt_run("HNSW: hundreds of copies of one vector all reachable", test_duplicates_reachable);
 	vt_run("concurrent readers", test_concurrent_readers);
 	vt_run("persistence round trip", test_persistence);
 	vt_run("load drops bad links", test_load_sanitises);
