@@ -41,6 +41,7 @@ MNT = "/mnt/ax"
 LIBC = ctypes.CDLL(None, use_errno=True)
 LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 BUILTIN = ["--backend", "builtin"]
+DEBOUNCE_PARAM = "/sys/module/vexfs/parameters/auto_debounce_ms"
 TOPICS = {
     "cooking": ("Boil the pasta in salted water until al dente, then toss it with garlic, "
                 "olive oil and grated parmesan. A good tomato sauce simmers slowly with basil. "
@@ -187,21 +188,27 @@ class RawSidecar:
             (vxd.ATTR_TIMEOUT_MS, genl.u32(timeout_ms))])
         self.mount_fd = dfd(MNT)
 
+    def take(self):
+        """The REQUESTs that have arrived, as dicts, without waiting."""
+        got = []
+        for m in self.sock.receive():
+            if m.cmd == vxd.CMD_REQUEST:
+                a = m.attrs
+                got.append({"ino": genl.get_u64(a, vxd.ATTR_INO),
+                            "dv": genl.get_u64(a, vxd.ATTR_DATA_VERSION),
+                            "size": genl.get_u64(a, vxd.ATTR_SIZE),
+                            "space_id": genl.get_u32(a, vxd.ATTR_SPACE_ID),
+                            "space": genl.get_string(a, vxd.ATTR_SPACE),
+                            "gen": genl.get_u32(a, vxd.ATTR_GENERATION),
+                            "htype": genl.get_u32(a, vxd.ATTR_HANDLE_TYPE),
+                            "handle": a.get(vxd.ATTR_HANDLE)})
+        return got
+
     def requests(self, n=1, timeout=30.0):
         """The next n REQUESTs as dicts."""
         got, end = [], time.time() + timeout
         while len(got) < n:
-            for m in self.sock.receive():
-                if m.cmd == vxd.CMD_REQUEST:
-                    a = m.attrs
-                    got.append({"ino": genl.get_u64(a, vxd.ATTR_INO),
-                                "dv": genl.get_u64(a, vxd.ATTR_DATA_VERSION),
-                                "size": genl.get_u64(a, vxd.ATTR_SIZE),
-                                "space_id": genl.get_u32(a, vxd.ATTR_SPACE_ID),
-                                "space": genl.get_string(a, vxd.ATTR_SPACE),
-                                "gen": genl.get_u32(a, vxd.ATTR_GENERATION),
-                                "htype": genl.get_u32(a, vxd.ATTR_HANDLE_TYPE),
-                                "handle": a.get(vxd.ATTR_HANDLE)})
+            got += self.take()
             if len(got) >= n:
                 break
             if time.time() > end:
@@ -538,6 +545,114 @@ def case_overwrite_during(ctx):
               f"chunks cover the final content ({end} of {size} bytes)")
 
 
+def case_debounce(ctx):
+    """A file written in many steps, each within auto_debounce_ms of the next, is sent once,
+    after the quiet time; a change after that is sent again."""
+    base = f"{MNT}/deb"
+    os.makedirs(base)
+    make_space("deb")
+    auto(base, vx.AUTO_SET, "deb")
+    with open(DEBOUNCE_PARAM) as f:
+        saved = f.read().strip()
+    # long enough that the steps below fall within it however slow the emulation is
+    try:
+        write(DEBOUNCE_PARAM, "3000")
+        changed = True
+    except OSError as e:
+        changed = False
+        ctx.notes.append(f"{DEBOUNCE_PARAM} not writable ({e.strerror}): {saved} ms")
+    try:
+        with open(DEBOUNCE_PARAM) as f:
+            debounce = int(f.read()) / 1000
+        debounce_steps(ctx, base, debounce)
+    finally:
+        if changed:
+            write(DEBOUNCE_PARAM, saved)
+
+
+def debounce_steps(ctx, base, debounce):
+    path = base + "/steps.txt"
+    seen = []       # (arrival, request): every REQUEST, answered at once as a sidecar would
+    writes = []     # when each write(2) started
+    with RawSidecar("deb") as rs:
+
+        def serve():
+            for req in rs.take():
+                seen.append((time.monotonic(), req))
+                try:
+                    rs.submit(req, [unit()] if req["size"] else [],
+                              [(0, req["size"])] if req["size"] else [])
+                except OSError as e:
+                    rs.done(req, e.errno)
+            return seen
+
+        def step(flags, *texts, fsync=False):
+            """open, write texts (fsync after the first), close."""
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o644)
+            try:
+                for i, text in enumerate(texts):
+                    writes.append(time.monotonic())
+                    os.write(fd, text.encode())
+                    if fsync and i == 0:
+                        os.fsync(fd)
+            finally:
+                os.close(fd)
+            serve()
+
+        # closes, fsyncs (with and without writes after them), a truncating rewrite
+        step(os.O_TRUNC, "step 0\n")
+        for i in range(1, 9):
+            time.sleep(0.05)
+            if i == 4:
+                step(os.O_TRUNC, "rewritten at step 4\n")
+            elif i % 3 == 0:
+                step(os.O_APPEND, f"step {i}\n", f"step {i} after its fsync\n", fsync=True)
+            elif i == 5:
+                step(os.O_APPEND, f"step {i}, fsync'd and closed\n", fsync=True)
+            else:
+                step(os.O_APPEND, f"step {i}\n")
+        t_end = time.monotonic()
+        gap = max(b - a for a, b in zip(writes, writes[1:]))
+        if gap > debounce / 2:
+            raise Skip(f"the writer's steps were up to {gap:.2f}s apart: too slow to test a "
+                       f"{debounce:.2f}s debounce")
+        eq([r["dv"] for _, r in seen], [], "requests while the file was still being written")
+        size = os.path.getsize(path)
+        wait_until("the request for the written file", serve, debounce + 60, 0.05)
+        t_req, req = seen[0]
+        after = t_req - t_end
+        check(after >= debounce / 2,
+              f"sent {after:.2f}s after the last close, before the {debounce:.2f}s quiet time")
+        eq(req["size"], size, "request size")
+        end = time.monotonic() + debounce + 1.5
+        while time.monotonic() < end:
+            serve()
+            time.sleep(0.05)
+        eq(len(seen), 1, f"requests for a file written in {len(writes)} writes")
+        eq(pending(base), (0, 0), "embedded")
+        chunks, info = emb_total(path, "deb")
+        eq([(c["data_version"], c["stale"]) for c in chunks], [(info["data_version"], False)],
+           "the stored chunk, at the final content's data version")
+        # once the quiet time has passed, a change is a new one: sent (once) again
+        n = len(writes)
+        step(os.O_APPEND, "a change after the quiet time\n")
+        t_end = time.monotonic()
+        wait_until("the request for the change", lambda: serve()[1:], debounce + 60, 0.05)
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            serve()
+            time.sleep(0.05)
+        eq(len(seen), 2, "requests after one more change")
+        t_req, req2 = seen[1]
+        check(t_req - t_end >= debounce / 2,
+              f"the change was sent {t_req - t_end:.2f}s after its close")
+        check(req2["dv"] > req["dv"], f"new request data version {req2['dv']} > {req['dv']}")
+        eq(req2["size"], os.path.getsize(path), "size of the changed file")
+        eq(pending(base), (0, 0), "the change embedded")
+    ctx.notes.append(f"{n} writes in {writes[n - 1] - writes[0]:.2f}s sent once, "
+                     f"{after:.2f}s after the last close; debounce {debounce:.2f}s")
+
+
 def case_unlink_and_errors(ctx):
     """Unlink while in flight; DONE with transient and permanent errors; resend on timeout."""
     base = f"{MNT}/ul"
@@ -736,6 +851,7 @@ CASES = [  # name, function, in --quick
     ("queue", case_queue, True),
     ("end_to_end", case_end_to_end, True),
     ("overwrite_during", case_overwrite_during, True),
+    ("debounce", case_debounce, True),
     ("unlink_and_errors", case_unlink_and_errors, True),
     ("sidecars", case_sidecars, True),
     ("failed_file", case_failed_file, True),
