@@ -125,15 +125,19 @@ class Sidecar:
     """`vexfsd run` in the background, its log kept for failure messages."""
 
     def __init__(self, space, *extra, wait_registered=True):
-        self.space = space
-        self.log = f"/tmp/vexfsd-{space}-{time.time_ns()}.log"
+        """space: a name, or a tuple of names all served by this one process."""
+        spaces = (space,) if isinstance(space, str) else tuple(space)
+        self.space = spaces[0]
+        self.log = f"/tmp/vexfsd-{'+'.join(spaces)}-{time.time_ns()}.log"
         self.logf = open(self.log, "w")
-        self.proc = subprocess.Popen(["vexfsd", "run", "--mount", MNT, "--space", space,
+        self.proc = subprocess.Popen(["vexfsd", "run", "--mount", MNT,
+                                      *[a for s in spaces for a in ("--space", s)],
                                       "--log-format", "json", *(extra or BUILTIN)],
                                      stdout=self.logf, stderr=subprocess.STDOUT)
         if wait_registered:
-            wait_until(f"vexfsd to register for {space} (log: {self.tail()})",
-                       lambda: status(space)["sidecars"] >= 1 or self.proc.poll() is not None,
+            wait_until(f"vexfsd to register for {', '.join(spaces)} (log: {self.tail()})",
+                       lambda: all(status(s)["sidecars"] >= 1 for s in spaces)
+                       or self.proc.poll() is not None,
                        timeout=60)
             if self.proc.poll() is not None:
                 raise Fail(f"vexfsd exited {self.proc.returncode}: {self.tail()}")
@@ -432,6 +436,67 @@ def case_end_to_end(ctx):
         check("e2e" in r.stdout, "vexctl status lists the space")
         eq(sc.stop(), 0, f"vexfsd exit status on SIGTERM ({sc.tail()})")
         wait_until("the sidecar to unregister", lambda: status("e2e")["sidecars"] == 0, 10)
+
+
+def case_two_spaces(ctx):
+    """One `vexfsd run` serves two spaces: the files of each directory, under its own policy,
+    end up in that directory's space only."""
+    base = f"{MNT}/two"
+    os.makedirs(base + "/a/sub")
+    os.makedirs(base + "/a/to-b")
+    os.makedirs(base + "/b")
+    spaces = ("two-a", "two-b")
+    for s in spaces:
+        run(["vexfsd", "init-space", MNT, s, *BUILTIN])
+    run(["vexctl", "auto", base + "/a", "--space", "two-a"])
+    run(["vexctl", "auto", base + "/b", "--space", "two-b"])
+    run(["vexctl", "auto", base + "/a/to-b", "--space", "two-b"])   # nearest policy wins
+    files = {}      # path -> its space
+
+    def add(path, space, text):
+        write(path, text)
+        files[path] = space
+
+    # a backlog in each space before vexfsd starts, then more files while it runs
+    add(base + "/a/backlog.txt", "two-a", TOPICS["cooking"])
+    add(base + "/b/backlog.txt", "two-b", TOPICS["astronomy"])
+    with Sidecar(spaces) as sc:
+        eq([status(s)["sidecars"] for s in spaces], [1, 1], "one registration per space")
+        for t, text in TOPICS.items():
+            add(f"{base}/a/{t}.md", "two-a", f"# {t} (a)\n\n{text}\n")
+            add(f"{base}/b/{t}.md", "two-b", f"# {t} (b)\n\n{text}\n")
+        add(base + "/a/sub/deep.txt", "two-a", TOPICS["networking"])
+        add(base + "/a/to-b/other.txt", "two-b", TOPICS["gardening"])
+        for d in (base + "/a", base + "/b"):
+            r = run(["vexctl", "wait", d, "--timeout", "120"], check_rc=False, timeout=180)
+            eq(r.returncode, 0, f"vexctl wait {d} ({r.stdout.strip()} {r.stderr.strip()}; "
+               f"{sc.tail()})")
+        ino_space = {os.stat(p).st_ino: s for p, s in files.items()}
+        for p, s in files.items():
+            other = spaces[1 - spaces.index(s)]
+            chunks, info = emb_total(p, s)
+            check(chunks and all(c["data_version"] == info["data_version"] and not c["stale"]
+                                 for c in chunks), f"{p}: not embedded in {s}: {chunks}")
+            eq(emb_total(p, other)[0], [], f"{p}: embeddings in the other space {other}")
+        for s in spaces:
+            mine = {i for i, sp in ino_space.items() if sp == s}
+            st = status(s)
+            eq((st["stale"], st["failed"], st["in_flight"]), (0, 0, 0), f"status of {s}")
+            eq(st["embedded"], sum(len(emb_total(p, s)[0]) for p, sp in files.items() if sp == s),
+               f"embeddings in {s}")
+            r = run(["vexctl", "search", base, QUERIES["cooking"], "--space", s, "--exact",
+                     "-k", "50", "--json"])
+            hits = json.loads(r.stdout)["results"]
+            eq({h["ino"] for h in hits}, mine, f"files a search of {s} finds beneath {base}")
+        # what vexfsd says it did: each file once, for its own space
+        ev = sc.events()
+        eq(sorted(e["space"] for e in ev if e.get("event") == "registered"), sorted(spaces),
+           f"registrations in vexfsd's log ({sc.tail()})")
+        done = [(e["ino"], e["space"]) for e in ev if e.get("event") == "file" and not e["errno"]]
+        eq(sorted(done), sorted(ino_space.items()), "files vexfsd embedded, with their space")
+        eq(sc.stop(), 0, f"vexfsd exit status on SIGTERM ({sc.tail()})")
+        wait_until("both registrations to go",
+                   lambda: all(status(s)["sidecars"] == 0 for s in spaces), 10)
 
 
 def case_backlog_replay(ctx):
@@ -850,6 +915,7 @@ CASES = [  # name, function, in --quick
     ("policy", case_policy, True),
     ("queue", case_queue, True),
     ("end_to_end", case_end_to_end, True),
+    ("two_spaces", case_two_spaces, True),
     ("overwrite_during", case_overwrite_during, True),
     ("debounce", case_debounce, True),
     ("unlink_and_errors", case_unlink_and_errors, True),
