@@ -2,7 +2,9 @@
 """Host tests of the vexfsd sidecar (tools/vexfsd): no VexFS module needed.
 
 Generic netlink encoding, text extraction and byte ranges, chunking,
-configuration, and the daemon's loop against a fake kernel and backend.
+configuration, the daemon's loop against a fake kernel and backend, and the
+systemd unit against what `make install` installs (and `systemd-analyze
+verify`, when systemd is installed).
 
     python3 tests/sidecar/test_sidecar.py [NAME...]
 
@@ -11,12 +13,14 @@ One line per case: `ok NAME`, `FAIL NAME: why` or `skip NAME: why`; then
 """
 
 import array
+import atexit
 import errno
 import io
 import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -1334,6 +1338,120 @@ def cli_run_errors():
         r = _vexfsd("init-space", d, "docs", "--backend", "builtin")
         eq(r.returncode, 1, "init-space off VexFS")
         check(b"not a VexFS mount" in r.stderr, r.stderr)
+
+
+# ---------------------------------------------------------------- the systemd unit
+
+UNIT = os.path.join(REPO, "tools", "vexfsd", "vexfsd.service")
+_installed = []
+
+
+def _make_install():
+    """The root of `make install` into a temporary DESTDIR (made once, removed at exit)."""
+    if not _installed:
+        if not shutil.which("make") or not shutil.which("flock"):
+            raise Skip("make or flock is not installed")
+        root = tempfile.mkdtemp(prefix="vexfsd-install.")
+        atexit.register(shutil.rmtree, root, True)
+        # under the lock scripts/vm-exec builds with: one make at a time in the tree
+        lock = os.path.join(REPO, "build", ".vm-build.lock")
+        os.makedirs(os.path.dirname(lock), exist_ok=True)
+        r = subprocess.run(["flock", lock, "make", "-s", "-C", REPO, "install",
+                            f"DESTDIR={root}"], capture_output=True, text=True, timeout=900)
+        if r.returncode:
+            raise AssertionError(f"make install DESTDIR={root}: status {r.returncode}: "
+                                 f"{(r.stdout + r.stderr).strip()[-500:]}")
+        _installed.append(root)
+    return _installed[0]
+
+
+def _unit_service():
+    """The [Service] section of the unit: {key: [values]}."""
+    section, keys = None, {}
+    with open(UNIT) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]":
+                key, _, value = line.partition("=")
+                keys.setdefault(key.strip(), []).append(value.strip())
+    return keys
+
+
+def _exec_start():
+    """ExecStart's argv (no prefixes such as '-' or '+')."""
+    cmds = _unit_service().get("ExecStart", [])
+    eq(len(cmds), 1, "ExecStart= lines")
+    return shlex.split(cmds[0].lstrip("-@:+!"))
+
+
+@case
+def systemd_unit_runs_what_make_install_installs():
+    argv = _exec_start()
+    root = _make_install()
+    program = root + argv[0]
+    installed = sorted(os.path.join(dp, n)[len(root):] for dp, _, names in os.walk(root)
+                       for n in names if n == "vexfsd")
+    check(os.path.isabs(argv[0]) and os.path.isfile(program) and os.access(program, os.X_OK),
+          f"ExecStart runs {argv[0]}; `make install` installs vexfsd as {installed}")
+    from vexfsd.__main__ import parse_args
+    try:
+        args = parse_args(argv[1:])
+    except SystemExit as e:	# argparse's usage error: its message went to stderr
+        raise AssertionError(f"vexfsd does not accept ExecStart's arguments {argv[1:]}: "
+                             f"status {e.code}") from None
+    eq(args.command, "run", "ExecStart's command")
+    eq(args.config, config.DEFAULT_PATH, "ExecStart's configuration file")
+    # The installed copy runs its own package with those options: a configuration naming a
+    # directory that is no VexFS mount is refused (a usage error would exit 2 too: the
+    # message tells them apart).
+    with tempfile.TemporaryDirectory() as d:
+        cfg = _write(d, "vexfsd.toml", f"mounts = [{{path = '{d}', spaces = ['docs']}}]\n"
+                     "[backend]\nbackend = 'builtin'\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("VEXFSD_PYTHON", "PYTHONPATH")}
+        r = subprocess.run([program] + [cfg if a == args.config else a for a in argv[1:]],
+                           capture_output=True, env=env, timeout=60)
+    eq(r.returncode, daemon.EXIT_USAGE, f"installed vexfsd on a directory ({r.stderr!r})")
+    check(b"not a VexFS mount" in r.stderr, r.stderr)
+    # what the unit promises and vexfsd relies on (docs/VEXFSD.md, systemd)
+    svc = _unit_service()
+    eq(svc.get("Type"), ["simple"], "Type (vexfsd does not fork)")
+    eq(svc.get("RestartPreventExitStatus"), [str(daemon.EXIT_USAGE)],
+       "RestartPreventExitStatus (vexfsd's status for configuration errors)")
+    check(svc.get("KillSignal", ["SIGTERM"])[-1] in ("SIGTERM", "SIGINT"),
+          f"KillSignal {svc.get('KillSignal')}: vexfsd stops cleanly on SIGTERM or SIGINT")
+    families = " ".join(svc.get("RestrictAddressFamilies", [])).split()
+    check("AF_NETLINK" in families and "AF_INET" in families,
+          f"RestrictAddressFamilies {families}: generic netlink and the http backend")
+    caps = " ".join(svc.get("CapabilityBoundingSet", [])).split()
+    for cap in ("CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_DAC_OVERRIDE"):
+        check(cap in caps, f"CapabilityBoundingSet {caps} lacks {cap}")
+
+
+@case
+def systemd_unit_verifies():
+    if not shutil.which("systemd-analyze"):
+        raise Skip("systemd-analyze is not installed (package systemd)")
+    argv = _exec_start()
+    root = _make_install()
+    with open(UNIT) as f:
+        text = f.read()
+    # systemd-analyze checks that ExecStart's program exists: the one installed into DESTDIR
+    line = re.search(r"(?m)^ExecStart=.*$", text).group(0)
+    text = text.replace(line, line.replace(argv[0], root + argv[0], 1))
+    with tempfile.TemporaryDirectory() as d:
+        unit = _write(d, "vexfsd.service", text)
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no", unit], capture_output=True,
+                           text=True, timeout=120)
+    out = (r.stdout + r.stderr).strip()
+    # Parse errors are only warnings (status 0): any line about this unit is a failure.
+    # Lines about other units (the system's own) are not this test's business.
+    ours = [ln for ln in out.splitlines() if "vexfsd" in ln]
+    check(r.returncode == 0 and not ours,
+          f"systemd-analyze verify, status {r.returncode}: " + " | ".join(ours or [out[-500:]]))
 
 
 def main(argv):
