@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -1181,8 +1182,8 @@ def model_process_embeds_as_in_process():
 
 
 class _FailingBackend(backends.Backend):
-    """Fails on the text "fail"; for the model process tests (forked, so the
-    registration below reaches the child)."""
+    """Fails on the text "fail" and takes a minute over "slow"; for the model
+    process tests (forked, so the registration below reaches the child)."""
 
     name, model, model_version, dim, metric = "failing", "failing-model", "", 2, "cosine"
 
@@ -1198,6 +1199,8 @@ class _FailingBackend(backends.Backend):
     def embed(self, texts):
         if "fail" in texts:
             raise RuntimeError("cannot embed that")
+        if "slow" in texts:
+            time.sleep(60)
         return [[1.0, float(len(t))] for t in texts]
 
 
@@ -1223,7 +1226,7 @@ def model_process_errors_and_restarts():
             os.kill(m.pid, signal.SIGTERM)	# ignored: the daemon decides when it stops
             eq(m.embed(["dd"]), [array.array("f", [1.0, 2.0])], "SIGTERM ignored")
             m.send(["x"])
-            m.send(["y"])
+            m.send(["slow"])	# surely still in flight when the kill comes
             os.kill(m.pid, signal.SIGKILL)
             outs = []
             while len(outs) < 2:	# "x" may have been answered before the kill
