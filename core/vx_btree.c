@@ -1061,6 +1061,33 @@ static int check_tree(int tree)
 }
 
 /*
+ * p->slots[level] moved to another child: read the path below it down to
+ * level stop, taking each node's first child (last: its last child, and at
+ * the leaf one past its last item).  On error the caller releases p.
+ */
+static int path_down(struct vx_fs *fs, int tree, struct vx_path *p, int level,
+		     int stop, bool last)
+{
+	struct vx_node *n;
+	int ret;
+
+	for (; level > stop; level--) {
+		node_put(fs, p->nodes[level - 1]);
+		p->nodes[level - 1] = NULL;
+		if (level == 1 && !last)
+			leaf_readahead(fs, p->nodes[1], p->slots[1]);
+		ret = node_read(fs, tree, &vx_entries(p->nodes[level])[p->slots[level]].ptr,
+				level - 1, &p->nodes[level - 1]);
+		if (ret)
+			return ret;
+		n = p->nodes[level - 1];
+		p->slots[level - 1] = !last ? 0 : level > 1 ? (int)vx_nritems(n) - 1 :
+							      (int)vx_nritems(n);
+	}
+	return 0;
+}
+
+/*
  * How many nodes of each level the key range [lo, hi] of tree touches now:
  * span[l] for l < VX_MAX_LEVELS (0 above the root).  Reads the interior
  * nodes over the range, not its leaves.
@@ -1099,20 +1126,13 @@ int vx_range_span(struct vx_fs *fs, int tree, const struct vx_ckey *lo,
 		    disk_key_cmp(&vx_entries(p.nodes[level])[p.slots[level] + 1].key, hi) > 0)
 			break;
 		p.slots[level]++;
-		for (; level > 1; level--) {
-			node_put(fs, p.nodes[level - 1]);
-			p.nodes[level - 1] = NULL;
-			ret = node_read(fs, tree,
-					&vx_entries(p.nodes[level])[p.slots[level]].ptr,
-					level - 1, &p.nodes[level - 1]);
-			if (ret) {
-				path_release(fs, &p);
-				return ret;
-			}
-			p.slots[level - 1] = 0;
-			span[level - 1]++;
+		ret = path_down(fs, tree, &p, level, 1, false);
+		if (ret) {
+			path_release(fs, &p);
+			return ret;
 		}
-		span[0]++;	/* the new level-1 node's first child */
+		while (--level >= 0)
+			span[level]++;	/* new nodes at 1..level-1, a first child */
 	}
 	path_release(fs, &p);
 	return 0;
@@ -1431,19 +1451,10 @@ int vx_item_next(struct vx_fs *fs, int tree, const struct vx_ckey *from,
 			return -ENOENT;
 		}
 		p.slots[level]++;
-		for (; level > 0; level--) {
-			node_put(fs, p.nodes[level - 1]);
-			p.nodes[level - 1] = NULL;
-			if (level == 1)
-				leaf_readahead(fs, p.nodes[1], p.slots[1]);
-			ret = node_read(fs, tree,
-					&vx_entries(p.nodes[level])[p.slots[level]].ptr,
-					level - 1, &p.nodes[level - 1]);
-			if (ret) {
-				path_release(fs, &p);
-				return ret;
-			}
-			p.slots[level - 1] = 0;
+		ret = path_down(fs, tree, &p, level, 0, false);
+		if (ret) {
+			path_release(fs, &p);
+			return ret;
 		}
 	}
 	leaf = p.nodes[0];
@@ -1489,21 +1500,10 @@ int vx_item_prev(struct vx_fs *fs, int tree, const struct vx_ckey *at,
 				return -ENOENT;
 			}
 			p.slots[level]--;
-			for (; level > 0; level--) {
-				struct vx_node *n;
-
-				node_put(fs, p.nodes[level - 1]);
-				p.nodes[level - 1] = NULL;
-				ret = node_read(fs, tree,
-						&vx_entries(p.nodes[level])[p.slots[level]].ptr,
-						level - 1, &p.nodes[level - 1]);
-				if (ret) {
-					path_release(fs, &p);
-					return ret;
-				}
-				n = p.nodes[level - 1];
-				p.slots[level - 1] = level - 1 ? (int)vx_nritems(n) - 1 :
-							 (int)vx_nritems(n);
+			ret = path_down(fs, tree, &p, level, 0, true);
+			if (ret) {
+				path_release(fs, &p);
+				return ret;
 			}
 		}
 		p.slots[0]--;
