@@ -8,10 +8,18 @@ data, single-threaded, M=16, efConstruction=200, in one run.
     python3 -m venv build/bench-venv
     build/bench-venv/bin/pip install numpy hnswlib faiss-cpu matplotlib
     build/bench-venv/bin/python bench/ann/run.py [--quick] [--sets 100k-384,1m-128]
+        [--seeds 100,1,7] [--no-faiss] [--rounds 3]
 
 Writes bench/results/ann-<date>.md and ann-<date>-<set>.png.  The machine
 is shared and noisy: compare the ratios of one run, not absolute numbers
 across runs.
+
+Recall at a given ef depends on each library's random level draw about as
+much as on the library, so --seeds builds both vexfs (ann_bench --seed S)
+and hnswlib (random_seed=S) once per seed, measures them side by side, and
+ends with a summary across seeds (ratio per seed and geometric mean).
+faiss (no seed) is built with the first seed only, or not at all with
+--no-faiss.  Default: seed 100 alone, as before.
 """
 import argparse
 import datetime
@@ -116,13 +124,13 @@ def rss_bytes():
 class Hnswlib:
     name = "hnswlib"
 
-    def __init__(self, b):
+    def __init__(self, b, seed=100):
         import hnswlib
         n, d = b.shape
         r0 = rss_bytes()
         t = time.perf_counter()
         self.p = hnswlib.Index(space="l2", dim=d)
-        self.p.init_index(max_elements=n, M=M, ef_construction=EFC, random_seed=100)
+        self.p.init_index(max_elements=n, M=M, ef_construction=EFC, random_seed=seed)
         self.p.set_num_threads(1)
         self.p.add_items(b, np.arange(n), num_threads=1)
         self.build_s = time.perf_counter() - t
@@ -161,11 +169,11 @@ class Vexfs:
     """ann_bench --serve: builds, then answers "ef N" with a JSON line."""
     name = "vexfs"
 
-    def __init__(self, bpath, qpath, gtpath, out_json, nq):
+    def __init__(self, bpath, qpath, gtpath, out_json, nq, seed=100):
         self.cmd = [BENCH, "--base", bpath, "--query", qpath, "--gt", gtpath,
                     "--m", str(M), "--efc", str(EFC), "--k", str(K),
                     "--ef", str(EFS[0]), "--exact-queries", str(min(nq, 20)),
-                    "--json", out_json, "--serve"]
+                    "--seed", str(seed), "--json", out_json, "--serve"]
         log("  " + " ".join(self.cmd))
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
@@ -274,6 +282,52 @@ def fmt(x, unit=""):
     return "n/a" if x is None else f"{x:,.0f}{unit}"
 
 
+def gmean(xs):
+    xs = [x for x in xs if x]
+    return float(np.exp(np.mean(np.log(xs)))) if xs else None
+
+
+def summary(name, per_seed):
+    """Across seeds: vexfs/hnswlib ratio per seed and target, geometric
+    mean; build time ratio; mean recall (and geometric mean QPS) per ef."""
+    seeds = list(per_seed)
+    lines = [f"## {name}: summary over seeds {', '.join(map(str, seeds))}", "",
+             "vexfs QPS / hnswlib QPS at each recall@10 target, both built "
+             "with the same level-draw seed:", "",
+             "| target | " + " | ".join(f"seed {s}" for s in seeds) +
+             " | geometric mean |",
+             "|---:|" + "---:|" * (len(seeds) + 1)]
+    for t in TARGETS:
+        rs = []
+        for s in seeds:
+            v = qps_at(per_seed[s]["vexfs"]["runs"], t)
+            h = qps_at(per_seed[s]["hnswlib"]["runs"], t)
+            rs.append(v / h if v and h else None)
+        g = gmean(rs)
+        lines.append(f"| {t:.2f} | " + " | ".join(
+            "n/a" if r is None else f"{r:.2f}x" for r in rs) +
+            f" | **{'n/a' if g is None else f'{g:.2f}x'}** |")
+    bs = [per_seed[s]["vexfs"]["build_s"] / per_seed[s]["hnswlib"]["build_s"]
+          for s in seeds]
+    lines.append("| build time | " + " | ".join(f"{r:.2f}x" for r in bs) +
+                 f" | **{gmean(bs):.2f}x** |")
+    libs = ["vexfs", "hnswlib"]
+    lines += ["", "(build time: vexfs / hnswlib, lower is faster)", "",
+              f"Per ef, mean recall@10 / geometric mean QPS over the {len(seeds)} seeds:",
+              "", "| ef | " + " | ".join(libs) + " | recall vexfs - hnswlib |",
+              "|---:|" + "---|" * len(libs) + "---:|"]
+    for i, ef in enumerate(EFS):
+        rec = {lib: float(np.mean([per_seed[s][lib]["runs"][i]["recall"] for s in seeds]))
+               for lib in libs}
+        qps = {lib: gmean([per_seed[s][lib]["runs"][i]["qps"] for s in seeds])
+               for lib in libs}
+        lines.append(f"| {ef} | " + " | ".join(
+            f"{rec[lib]:.4f} / {qps[lib]:,.0f}" for lib in libs) +
+            f" | {rec['vexfs'] - rec['hnswlib']:+.4f} |")
+    lines.append("")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sets")
@@ -281,7 +335,13 @@ def main():
     ap.add_argument("--out", help="report path")
     ap.add_argument("--rounds", type=int, default=3,
                     help="interleaved search rounds (best kept)")
+    ap.add_argument("--seeds", default="100",
+                    help="comma separated level-draw seeds, each used by "
+                    "both vexfs and hnswlib (default 100)")
+    ap.add_argument("--no-faiss", action="store_true", help="skip faiss")
     a = ap.parse_args()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    multi = len(seeds) > 1
     sets = QUICK if a.quick else SETS
     names = a.sets.split(",") if a.sets else list(sets)
     for n in names:
@@ -291,19 +351,26 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     log("building ann_bench")
     subprocess.run(["make", "-C", os.path.join(ROOT, "bench", "ann")], check=True)
-    import faiss
+    if not a.no_faiss:
+        import faiss
     import hnswlib
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
     report = a.out or os.path.join(RESULTS, f"ann-{stamp}.md")
     lines = [f"# ANN benchmark {stamp}", "",
              "VexFS core HNSW (`bench/ann/ann_bench.c`, gcc -O3 -march=native) vs "
-             f"hnswlib {version('hnswlib')} and faiss "
-             f"{faiss.__version__} IndexHNSWFlat; single thread, M={M}, "
-             f"efConstruction={EFC}, k={K}, L2.", "",
+             f"hnswlib {version('hnswlib')}" +
+             ("" if a.no_faiss else f" and faiss {faiss.__version__} IndexHNSWFlat") +
+             f"; single thread, M={M}, efConstruction={EFC}, k={K}, L2.", "",
              f"Machine: {machine()}.", "",
              "Command: `" + " ".join([os.path.relpath(sys.executable, ROOT)] +
-                                   [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]) + "`",
-             "", "Searches: the three indexes stay built and each ef is run "
+                                   [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]) + "`", "",
+             ] + ([f"Level-draw seeds: {', '.join(map(str, seeds))}; for each, "
+                   "vexfs (`ann_bench --seed S`) and hnswlib (`random_seed=S`) are "
+                   "built and measured side by side, ratios are to hnswlib of the "
+                   "same seed" + ("" if a.no_faiss else
+                                  "; faiss (no seed) is built with the first seed only") +
+                   ".", ""] if multi else []) + [
+             "Searches: the indexes stay built and each ef is run "
              "round-robin across the libraries for several rounds, best time "
              "kept (the machine is shared); recall@10 against exact ground truth "
              "computed with numpy.", "",
@@ -323,56 +390,73 @@ def main():
         b = np.load(bpath)
         q = np.load(qpath)
         gt = np.load(gpath)
-        log(f"{name}: vexfs build")
-        vx = Vexfs(bpath, qpath, gpath, os.path.join(DATA, f"{name}-vexfs.json"), nq)
-        cmd = vx.cmd
-        log(f"{name}: hnswlib build")
-        hl = Hnswlib(b)
-        log(f"{name}: faiss build")
-        fa = Faiss(b)
-        log(f"{name}: searches, {a.rounds} interleaved rounds")
-        results = measure([vx, hl, fa], q, gt, a.rounds)
-        vx.close()
-        vxi = vx.info
-        del hl, fa
-        png = report[:-3] + f"-{name}.png"
-        plot(name, results, png)
-        with open(os.path.join(DATA, f"{name}-results.json"), "w") as f:
-            json.dump(results, f, indent=1)
+        per_seed = {}
+        for si, seed in enumerate(seeds):
+            tag = f"{name}-s{seed}" if multi else name
+            title = f"{name} seed {seed}" if multi else name
+            log(f"{title}: vexfs build")
+            vx = Vexfs(bpath, qpath, gpath, os.path.join(DATA, f"{tag}-vexfs.json"),
+                       nq, seed)
+            cmd = vx.cmd
+            log(f"{title}: hnswlib build")
+            libs = [vx, Hnswlib(b, seed)]
+            if si == 0 and not a.no_faiss:
+                log(f"{title}: faiss build")
+                libs.append(Faiss(b))
+            log(f"{title}: searches, {a.rounds} interleaved rounds")
+            results = measure(libs, q, gt, a.rounds)
+            vx.close()
+            vxi = vx.info
+            del libs
+            per_seed[seed] = results
+            png = report[:-3] + f"-{tag}.png"
+            plot(title, results, png)
+            with open(os.path.join(DATA, f"{tag}-results.json"), "w") as f:
+                json.dump(results, f, indent=1)
 
-        lines += [f"## {name}: {n:,} x {d} float32, {nq} queries", "",
-                  f"C bench: `{' '.join(os.path.relpath(c, ROOT) if c.startswith('/') else c for c in cmd)}`",
-                  "", f"![recall vs QPS]({os.path.basename(png)})", "",
-                  "| | build s | bytes/vector | " +
-                  " | ".join(f"QPS @ {t:.2f}" for t in TARGETS) + " |",
-                  "|---|---:|---:|" + "---:|" * len(TARGETS)]
-        ref = {t: qps_at(results["hnswlib"]["runs"], t) for t in TARGETS}
-        for lib, res in results.items():
-            row = [lib, f"{res['build_s']:.1f}", f"{res['bytes_per_vector']:.0f}"]
-            for t in TARGETS:
-                v = qps_at(res["runs"], t)
-                r = f" ({v / ref[t]:.2f}x)" if v and ref[t] else ""
-                row.append(fmt(v) + r)
-            lines.append("| " + " | ".join(row) + " |")
-        hb = results["hnswlib"]["build_s"]
-        lines += ["", f"Build time vs hnswlib: vexfs {results['vexfs']['build_s'] / hb:.2f}x, "
-                  f"faiss {results['faiss']['build_s'] / hb:.2f}x (lower is faster).",
-                  "", "Per ef (recall@10 / QPS):", "",
-                  "| ef | " + " | ".join(results) + " |",
-                  "|---:|" + "---|" * len(results)]
-        for i, ef in enumerate(EFS):
-            lines.append(f"| {ef} | " + " | ".join(
-                f"{res['runs'][i]['recall']:.4f} / {res['runs'][i]['qps']:,.0f}"
-                for res in results.values()) + " |")
-        lines += ["", f"Exact scan (vexfs, {vxi['kernels']}): {vxi['exact_ms']:.2f} ms/query = "
-                  f"{vxi['exact_gbs']:.2f} GB/s of vectors; this machine's sequential "
-                  f"read bandwidth (1 thread): {vxi['mem_gbs']:.2f} GB/s.",
-                  f"vexfs bytes/vector is the index's own accounting (vx_index_get_stats); "
-                  f"its RSS growth was {vxi.get('rss_bytes_per_vector', 0):.0f} B/vector. "
-                  "hnswlib and faiss: RSS growth during build.", ""]
-        with open(report, "w") as f:
-            f.write("\n".join(lines + [f"Load average at end: {os.getloadavg()}", ""]))
-        log(f"{name}: done, report {report}")
+            lines += [f"## {title}: {n:,} x {d} float32, {nq} queries", "",
+                      f"C bench: `{' '.join(os.path.relpath(c, ROOT) if c.startswith('/') else c for c in cmd)}`",
+                      "", f"![recall vs QPS]({os.path.basename(png)})", "",
+                      "| | build s | bytes/vector | " +
+                      " | ".join(f"QPS @ {t:.2f}" for t in TARGETS) + " |",
+                      "|---|---:|---:|" + "---:|" * len(TARGETS)]
+            ref = {t: qps_at(results["hnswlib"]["runs"], t) for t in TARGETS}
+            for lib, res in results.items():
+                row = [lib, f"{res['build_s']:.1f}", f"{res['bytes_per_vector']:.0f}"]
+                for t in TARGETS:
+                    v = qps_at(res["runs"], t)
+                    r = f" ({v / ref[t]:.2f}x)" if v and ref[t] else ""
+                    row.append(fmt(v) + r)
+                lines.append("| " + " | ".join(row) + " |")
+            hb = results["hnswlib"]["build_s"]
+            lines += ["", "Build time vs hnswlib: " + ", ".join(
+                          f"{lib} {results[lib]['build_s'] / hb:.2f}x"
+                          for lib in results if lib != "hnswlib") +
+                      " (lower is faster).",
+                      "", "Per ef (recall@10 / QPS):", "",
+                      "| ef | " + " | ".join(results) + " |",
+                      "|---:|" + "---|" * len(results)]
+            for i, ef in enumerate(EFS):
+                lines.append(f"| {ef} | " + " | ".join(
+                    f"{res['runs'][i]['recall']:.4f} / {res['runs'][i]['qps']:,.0f}"
+                    for res in results.values()) + " |")
+            lines += ["", f"Exact scan (vexfs, {vxi['kernels']}): {vxi['exact_ms']:.2f} ms/query = "
+                      f"{vxi['exact_gbs']:.2f} GB/s of vectors; this machine's sequential "
+                      f"read bandwidth (1 thread): {vxi['mem_gbs']:.2f} GB/s.",
+                      f"vexfs bytes/vector is the index's own accounting (vx_index_get_stats); "
+                      f"its RSS growth was {vxi.get('rss_bytes_per_vector', 0):.0f} B/vector. "
+                      "hnswlib" + ("" if a.no_faiss else " and faiss") +
+                      ": RSS growth during build.", ""]
+            if multi:
+                lines += [f"Load average after this seed: {os.getloadavg()}", ""]
+            # written after every seed, so a cut-short run keeps what it has
+            tail = summary(name, per_seed) if multi else []
+            with open(report, "w") as f:
+                f.write("\n".join(lines + tail +
+                                  [f"Load average at end: {os.getloadavg()}", ""]))
+            log(f"{title}: done, report {report}")
+        if multi:
+            lines += summary(name, per_seed)
     log("done")
 
 
