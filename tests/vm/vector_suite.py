@@ -27,9 +27,13 @@ import math
 import os
 import pickle
 import random
+import re
+import select
 import shutil
 import struct
+import subprocess
 import sys
+import termios
 import time
 
 # ---------------------------------------------------------------- the ABI
@@ -114,6 +118,46 @@ def vexctl_json(*args, user=None):
         return json.loads(r.stdout)
     except ValueError as e:
         raise Fail(f"vexctl {' '.join(map(str, args))} --json is not valid JSON ({e}): {r.stdout[:300]}")
+
+
+def vexctl_pty(*args, rc=0, timeout=600):
+    """vexctl with standard input, output and error on a new pseudo-terminal, output
+    post-processing off (so "\\n" stays "\\n"): everything it wrote, as text."""
+    cmd = ["vexctl"] + [str(a) for a in args]
+    master, slave = os.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.OPOST
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    try:
+        p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    finally:
+        os.close(slave)
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([master], [], [], left)[0]:
+                raise Fail(f"{' '.join(cmd)} on a terminal: still running after {timeout} s")
+            try:
+                data = os.read(master, 65536)
+            except OSError as e:  # EIO: the last descriptor of the terminal was closed
+                if e.errno != errno.EIO:
+                    raise
+                break
+            if not data:
+                break
+            out += data
+        status = p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    text = out.decode(errors="replace")
+    if rc is not None and status != rc:
+        raise Fail(f"{' '.join(cmd)} on a terminal: exit {status}, expected {rc}: {text.strip()[-400:]!r}")
+    return text
 
 
 def write_npy(path, rows):
@@ -823,6 +867,61 @@ def permissions(t):
 
 
 @case()
+def unprivileged_put_rm(t):
+    """put and rm need write permission on the file (docs/TOOLS.md, man/vexctl.8): without
+    it they exit 5 (permission) with a message saying so and change nothing; on a file of
+    its own nobody may put, get and rm; space create needs root."""
+    sp = t.space(2)
+    ro = t.file("root-644.txt", b"readable", 0o644)    # nobody may read it, not write it
+    sec = t.file("root-600.txt", b"secret", 0o600)     # nobody may not even open it
+    own = t.file("nobody-444.txt", b"own", 0o444)      # nobody owns it, without write permission
+    os.chown(own, NOBODY, NOBODY)
+    for f in (ro, sec, own):
+        vexctl("put", f, "--space", sp, "--chunk", "0:2", "--vector", "1 2")
+
+    def state():
+        return {f: vexctl_json("get", f, "--space", sp, "--vectors") for f in (ro, sec, own)}
+
+    before = state()
+    attempts = [(f, cmd, extra) for f in (ro, own) for cmd, extra in (
+        ("put", ("--chunk", "2:2", "--vector", "3 4")),
+        ("put", ("--chunk", "0:2", "--vector", "5 6", "--replace")),
+        ("put", ("--chunk", "0:2", "--vector", "5 6", "--update")),
+        ("rm", ()), ("rm", ("--chunk", "0:2")), ("rm", ("--all-spaces",)))]
+    attempts += [(sec, "put", ("--vector", "3 4")), (sec, "rm", ())]
+    for f, cmd, extra in attempts:
+        args = (cmd, f) + (() if "--all-spaces" in extra else ("--space", sp)) + extra
+        r = vexctl(*args, rc=5, user=NOBODY)
+        err = r.stderr.strip()
+        need = "cannot open" if f == sec else "needs write permission"
+        check(r.stdout == "" and len(err.splitlines()) == 1 and err.startswith(f"vexctl: {cmd}: ")
+              and f in err and "permission denied" in err.lower() and need in err,
+              f"nobody: vexctl {' '.join(args)}: expected one line naming the file, 'permission "
+              f"denied' and '{need}', got {r.stdout!r} {r.stderr!r}")
+    eq(state(), before, "nobody's failed put and rm changed nothing")
+
+    mine = t.file("nobody-644.txt", b"x" * 64, 0o644)
+    os.chown(mine, NOBODY, NOBODY)
+    vexctl("put", mine, "--space", sp, "--chunk", "0:32", "--chunk", "32:32", "--vector", "1 0\n0 1",
+           user=NOBODY)
+    d = vexctl_json("get", mine, "--space", sp, "--vectors", user=NOBODY)
+    eq([(e["offset"], e["length"], e["vector"]) for e in d["embeddings"]], [(0, 32, [1, 0]), (32, 32, [0, 1])],
+       "nobody GETs what it put in its own file")
+    eq(vexctl_json("get", mine, "--space", sp, "--vectors")["embeddings"], d["embeddings"], "root sees the same")
+    d = vexctl_json("rm", mine, "--space", sp, "--chunk", "0:32", user=NOBODY)
+    eq((d["deleted"], d["remaining"]), (1, 1), "nobody removes one chunk of its own file")
+    d = vexctl_json("rm", mine, "--space", sp, user=NOBODY)
+    eq((d["deleted"], d["remaining"]), (1, 0), "and then the rest")
+    eq(vexctl_json("get", mine, "--space", sp)["embeddings"], [], "root sees none left")
+
+    r = vexctl("space", "create", "sp-nobody-put-rm", "--dim", 2, "--path", t.vol.mnt, rc=5, user=NOBODY)
+    check("needs root" in r.stderr and r.stdout == "",
+          f"space create as nobody: a message that it needs root, got {r.stdout!r} {r.stderr!r}")
+    check(all(x["name"] != "sp-nobody-put-rm" for x in vexctl_json("space", "list", t.vol.mnt)["spaces"]),
+          "no space was created")
+
+
+@case()
 def dir_default_inheritance(t):
     sp = t.space(3)
     other = t.space(3, suffix="-other")
@@ -904,6 +1003,82 @@ def import_and_index(t):
        "a stored vector finds itself")
     d = vexctl_json("similar", t.p(d["results"][0]["relpath"]), "--space", sp, "-k", 3, "--dir", t.d)
     check(len(d["results"]) == 3 and all(r["relpath"] != "" for r in d["results"]), "vexctl similar")
+
+
+@case()
+def progress_on_terminal(t):
+    """import and index build draw a progress line on standard error ("\\r" LINE "\\033[K",
+    redrawn, erased before the summary) when it is a terminal; not with --quiet (nor --json
+    for import), not into a pipe.  index build polls every 0.2 s: linking 400 vectors takes
+    about a second under TCG; the quiet and pipe runs are rebuilds, which redo all of it."""
+    n, per, dim, nidx = 2000, 10, 8, 400
+    rows = [rvec(t.rng, dim) for _ in range(n)]
+    write_npy("/tmp/vx-progress.npy", rows)
+    with open("/tmp/vx-progress.list", "w") as f:
+        for i in range(n):
+            f.write(f"p{i // per // 100}/f{i // per:04d}.txt\t{(i % per) * 100}:100\n")
+    saved = module_param("link_delay_ms")
+    try:
+        # nothing is linked in the background: index build has all of it to do
+        module_param("link_delay_ms", 3600 * 1000)
+
+        def imported(sp):
+            return (f"imported {n} vectors into {n // per} files under {re.escape(t.d)} "
+                    f"\\(space '{re.escape(sp)}', \\d+ calls\\)\n")
+
+        sp = t.space(dim)
+        out = vexctl_pty("import", t.d, "--vectors", "/tmp/vx-progress.npy", "--files",
+                         "/tmp/vx-progress.list", "--space", sp, "--create")
+        bar = r"\rimport: \[(#*) *\] (\d+)/(\d+) vectors \((\d+)%\), (\d+) files\x1b\[K"
+        check(re.fullmatch(f"(?:{bar})+\r\x1b\\[K{imported(sp)}", out),
+              f"import on a terminal: progress lines, erased, then the summary: {out[-500:]!r}")
+        seen = [tuple(map(int, m.groups()[1:])) for m in re.finditer(bar, out)]
+        for m, (done, total, pct, files) in zip(re.finditer(bar, out), seen):
+            eq((total, done, pct, len(m.group(1))),
+               (n, files * per, int(f"{100 * done / n:.0f}"), int(done / n * 30)),
+               f"import progress line {m.group(0)!r}: total, vectors, percent, bar")
+        eq([g[0] for g in seen], sorted(set(g[0] for g in seen)), "import progress only moves forward")
+        eq(seen[0], (per, n, 0, 1), "the first import progress line: after the first file")
+        eq(space_info(root_fd(t), sp)["vector_count"], n, "vectors imported")
+        for args, what in ((["--quiet"], "with --quiet"), (["--json"], "with --json")):
+            sq = t.space(dim, suffix="-" + args[0].lstrip("-"))
+            out = vexctl_pty("import", t.d, "--vectors", "/tmp/vx-progress.npy", "--files",
+                             "/tmp/vx-progress.list", "--space", sq, *args)
+            if args == ["--json"]:
+                check("\r" not in out and "\x1b" not in out and json.loads(out)["vectors"] == n,
+                      f"import {what} on a terminal: only the JSON: {out[:300]!r}")
+            else:
+                check(re.fullmatch(imported(sq), out), f"import {what} on a terminal: only the summary: {out!r}")
+        sq = t.space(dim, suffix="-pipe")
+        r = vexctl("import", t.d, "--vectors", "/tmp/vx-progress.npy", "--files", "/tmp/vx-progress.list",
+                   "--space", sq)
+        check(r.stderr == "" and re.fullmatch(imported(sq), r.stdout),
+              f"import into pipes: only the summary: {r.stdout!r} {r.stderr[:300]!r}")
+
+        si = t.space(dim, suffix="-index")
+        populate(t, si, "l2", dim, nidx // per, per, t.rng, sub=lambda i: "index")
+        eq(space_info(root_fd(t), si)["pending_count"], nidx, "vectors pending before index build")
+
+        t0 = time.monotonic()
+        out = vexctl_pty("index", "build", t.d, "--space", si)
+        line = f"\\r([|/\\\\-]) indexing '{re.escape(si)}': (\\d+) of (\\d+) linked \\((\\d+)%\\)\x1b\\[K"
+        check(re.fullmatch(f"(?:{line})+\r\x1b\\[Kindexed space '{re.escape(si)}': {nidx} vectors linked\n", out),
+              f"index build on a terminal: progress lines, erased, then the summary: {out[-500:]!r}")
+        seen = [m.groups() for m in re.finditer(line, out)]
+        t.note(f"index build of {nidx}: {time.monotonic() - t0:.1f}s, {len(seen)} progress lines")
+        for i, (spin, linked, total, pct) in enumerate(seen):
+            eq((spin, int(total), int(pct)), ("|/-\\"[i % 4], nidx, int(f"{100 * int(linked) / nidx:.0f}")),
+               f"index build progress line {i}: spinner, total, percent")
+        linked = [int(g[1]) for g in seen]
+        eq(linked, sorted(linked), "index build: linked counts only move forward")
+        eq(space_info(root_fd(t), si)["indexed_count"], nidx, "index build linked everything")
+        summary = f"rebuilt space '{si}': {nidx} vectors linked\n"
+        eq(vexctl_pty("index", "rebuild", t.d, "--space", si, "--quiet"), summary,
+           "index rebuild --quiet on a terminal: only the summary")
+        r = vexctl("index", "rebuild", t.d, "--space", si)
+        eq((r.stdout, r.stderr), (summary, ""), "index rebuild into pipes: only the summary")
+    finally:
+        module_param("link_delay_ms", saved)
 
 
 def module_param(name, value=None):
