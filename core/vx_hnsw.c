@@ -489,46 +489,56 @@ static void vx_set_list(struct vx_index *idx, u32 t, u32 l, const u32 *keep,
 }
 
 /*
+ * Link a -> q at level l (q not in a's list): at once when the list has
+ * room, else in place of a's farthest link to a node other lists also hold
+ * (in-degree >= 2, so that one stays reachable).  false: no such link.
+ */
+static bool vx_link_into(struct vx_ctx *c, u32 a, u32 q, u32 l)
+{
+	struct vx_index *idx = (struct vx_index *)c->idx;
+	const float *av = vx_rec_vec(idx, a);
+	u32 j, n, far = a;
+	const u32 *links;
+	float d, fard = -1.0f;
+
+	links = vx_links_ro(idx, a, l, &n);
+	if (n < vx_level_cap(idx, l)) {
+		vx_edge_add(idx, a, q, l);
+		return true;
+	}
+	for (j = 0; j < n; j++) {
+		if (*vx_indeg(idx, links[j], l) < 2)
+			continue;
+		d = vx_dist(c, av, links[j]);
+		if (d > fard) {
+			fard = d;
+			far = links[j];
+		}
+	}
+	vx_count(c, n);
+	if (far == a)
+		return false;
+	vx_edge_del(idx, a, far, l);
+	vx_edge_add(idx, a, q, l);
+	return true;
+}
+
+/*
  * Nothing links q at level l any more (its neighbours' lists were full of
- * nodes nearer to them, as copies of one vector are, or a shrink dropped
- * its last in-link), so no search could reach it.  Make room in the list
- * of the first of ids (neighbours of q, nearest first) that can: drop its
- * farthest link to a node other lists also hold (in-degree >= 2, so that
- * one stays reachable) and link q instead.  busy: the node being
- * inserted, whose list is still being filled.
+ * nodes nearer to them, as copies of one vector are, or a shrink or a
+ * removal dropped its last in-link), so no search could reach it.  The
+ * first of ids (neighbours of q, nearest first) that can links q
+ * (vx_link_into).  busy: the node being inserted, whose list is still
+ * being filled.
  */
 static void vx_adopt(struct vx_ctx *c, u32 q, const u32 *ids, u32 nids, u32 l,
 		     u32 busy)
 {
-	struct vx_index *idx = (struct vx_index *)c->idx;
-	u32 i, j, n, far;
-	const u32 *links;
-	float d, fard;
+	u32 i;
 
-	for (i = 0; i < nids; i++) {
-		const float *tv = vx_rec_vec(idx, ids[i]);
-
-		if (ids[i] == busy)
-			continue;
-		links = vx_links_ro(idx, ids[i], l, &n);
-		far = q;	/* none yet */
-		fard = -1.0f;
-		for (j = 0; j < n; j++) {
-			if (*vx_indeg(idx, links[j], l) < 2)
-				continue;
-			d = vx_dist(c, tv, links[j]);
-			if (d > fard) {
-				fard = d;
-				far = links[j];
-			}
-		}
-		vx_count(c, n);
-		if (far == q)
-			continue;
-		vx_edge_del(idx, ids[i], far, l);
-		vx_edge_add(idx, ids[i], q, l);
-		return;
-	}
+	for (i = 0; i < nids; i++)
+		if (ids[i] != busy && ids[i] != q && vx_link_into(c, ids[i], q, l))
+			return;
 }
 
 /*
@@ -860,11 +870,142 @@ static void vx_hint(struct vx_index *idx, struct vx_unlink_work *w, u32 y)
 		w->hint = y;
 }
 
+/*
+ * ids[0..n) nearest to v first into w's cand arrays, leaving out v and the
+ * nodes v links at level l; returns how many.
+ */
+static u32 vx_by_dist(struct vx_ctx *c, struct vx_unlink_work *w,
+		      const u32 *ids, u32 n, u32 v, u32 l)
+{
+	const float *vv = vx_rec_vec(c->idx, v);
+	u32 i, nc = 0;
+
+	for (i = 0; i < n; i++) {
+		if (ids[i] == v || vx_links_to(c->idx, v, l, ids[i]))
+			continue;
+		w->cand_id[nc] = ids[i];
+		w->cand_dist[nc++] = vx_dist(c, vv, ids[i]);
+	}
+	vx_count(c, nc);
+	vx_sort_pairs(w->cand_id, w->cand_dist, nc);
+	return nc;
+}
+
+/*
+ * The first of the sorted candidates that none of y's links is nearer to
+ * than y is (the selection heuristic, for one slot), else the nearest.
+ */
+static u32 vx_pick_diverse(struct vx_ctx *c, struct vx_unlink_work *w, u32 y,
+			   u32 l, u32 nc)
+{
+	struct vx_index *idx = (struct vx_index *)c->idx;
+	const u32 *links;
+	const float *cv;
+	u32 i, j, n;
+
+	links = vx_links_ro(idx, y, l, &n);
+	for (i = 0; i < nc; i++) {
+		cv = vx_rec_vec(idx, w->cand_id[i]);
+		for (j = 0; j < n; j++)
+			if (vx_dist(c, cv, links[j]) < w->cand_dist[i])
+				break;
+		vx_count(c, j < n ? j + 1 : n);
+		if (j == n)
+			return w->cand_id[i];
+	}
+	return w->cand_id[0];
+}
+
+static bool vx_has_room(const struct vx_index *idx, u32 y, u32 l)
+{
+	return vx_links_count(idx, y, l) < vx_level_cap(idx, l);
+}
+
+/*
+ * Repair level l after vid left it.  Its in-neighbours (w->in) each lost a
+ * link, its out-neighbours (pool[0..nout)) an in-link; pool[nout..np) holds
+ * the in-neighbours not linked back.  The in-neighbours keep the links they
+ * have: reselecting their whole lists from the neighbourhood drops their
+ * few far links, and clusters far apart, joined only by such links, fall
+ * apart (a search then reaches one of them).  Instead every path through
+ * vid gets a way around it:
+ *  1. each out-neighbour stays linked from an in-neighbour, the nearest
+ *     one with room (the slot vid left);
+ *  2. each in-neighbour that still has room links the nearest
+ *     out-neighbour if it links none, else the most diverse neighbour of
+ *     vid (the heuristic's choice for one slot);
+ *  3. an out-neighbour nothing links any more (vid had no in-neighbour)
+ *     is adopted by its own neighbours.
+ */
+static void vx_repair_level(struct vx_ctx *c, struct vx_unlink_work *w, u32 l,
+			    u32 nout, u32 np)
+{
+	struct vx_index *idx = (struct vx_index *)c->idx;
+	u32 nin = w->nin[l], i, j, n, nc, z, y;
+	const u32 *links;
+
+	for (i = 0; i < nout && nin; i++) {
+		z = w->pool[i];
+		for (j = 0; j < nin; j++)
+			if (w->in[l][j] != z && vx_links_to(idx, w->in[l][j], l, z))
+				break;
+		if (j < nin)
+			continue;
+		/* nearest in-neighbours of z: in w->keep, by distance */
+		nc = 0;
+		for (j = 0; j < nin; j++) {
+			if (w->in[l][j] == z)
+				continue;
+			w->cand_id[nc] = w->in[l][j];
+			w->cand_dist[nc++] = vx_dist(c, vx_rec_vec(idx, z), w->in[l][j]);
+		}
+		vx_count(c, nc);
+		vx_sort_pairs(w->cand_id, w->cand_dist, nc);
+		for (j = 0; j < nc; j++) {
+			if (vx_has_room(idx, w->cand_id[j], l)) {
+				vx_edge_add(idx, w->cand_id[j], z, l);
+				break;
+			}
+		}
+		if (j == nc) {
+			memcpy(w->keep, w->cand_id, (size_t)nc * sizeof(u32));
+			vx_adopt(c, z, w->keep, nc, l, z);
+		}
+	}
+	for (i = 0; i < nin; i++) {
+		y = w->in[l][i];
+		if (!vx_has_room(idx, y, l))
+			continue;
+		links = vx_links_ro(idx, y, l, &n);
+		for (j = 0; j < nout; j++)
+			if (w->pool[j] != y && vx_list_has(links, n, w->pool[j]))
+				break;
+		if (j == nout) {
+			nc = vx_by_dist(c, w, w->pool, nout, y, l);
+			if (nc) {
+				vx_edge_add(idx, y, w->cand_id[0], l);
+				continue;
+			}
+		}
+		nc = vx_by_dist(c, w, w->pool, np, y, l);
+		if (nc)
+			vx_edge_add(idx, y, vx_pick_diverse(c, w, y, l, nc), l);
+	}
+	for (i = 0; i < nout; i++) {
+		z = w->pool[i];
+		if (*vx_indeg(idx, z, l))
+			continue;
+		links = vx_links_ro(idx, z, l, &n);
+		nc = vx_by_dist(c, w, links, n, z, l);
+		memcpy(w->keep, w->cand_id, (size_t)nc * sizeof(u32));
+		vx_adopt(c, z, w->keep, nc, l, z);
+	}
+}
+
 void vx_hnsw_unlink(struct vx_index *idx, struct vx_unlink_work *w)
 {
-	u32 vid = w->vid, l, i, j, n, nout, nc, nk, np, y;
-	const u32 *out, *links;
-	const float *yv;
+	u32 vid = w->vid, l, i, nout, np;
+	const u32 *out;
 	struct vx_ctx c;
 
 	vx_ctx_init(&c, idx);
@@ -892,28 +1033,7 @@ void vx_hnsw_unlink(struct vx_index *idx, struct vx_unlink_work *w)
 		}
 		vx_set_count(idx, vid, l, 0);
 		vx_set_nextra(idx, vid, l, 0);
-		/* each node that lost its link to vid picks new neighbours */
-		for (i = 0; i < w->nin[l]; i++) {
-			y = w->in[l][i];
-			links = vx_links_ro(idx, y, l, &n);
-			yv = vx_rec_vec(idx, y);
-			nc = 0;
-			for (j = 0; j < n; j++) {
-				w->cand_id[nc] = links[j];
-				w->cand_dist[nc++] = vx_dist(&c, yv, links[j]);
-			}
-			for (j = 0; j < np; j++) {
-				if (w->pool[j] == y || vx_list_has(links, n, w->pool[j]))
-					continue;
-				w->cand_id[nc] = w->pool[j];
-				w->cand_dist[nc++] = vx_dist(&c, yv, w->pool[j]);
-			}
-			vx_count(&c, nc);
-			vx_sort_pairs(w->cand_id, w->cand_dist, nc);
-			nk = vx_select(&c, w->cand_id, w->cand_dist, nc,
-				       vx_level_cap(idx, l), w->keep);
-			vx_set_list(idx, y, l, w->keep, nk);
-		}
+		vx_repair_level(&c, w, l, nout, np);
 	}
 }
 

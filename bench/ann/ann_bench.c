@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 	const char *base = NULL, *query = NULL, *gtp = NULL, *json = NULL;
 	const char *efs = "10,16,24,32,48,64,96,128,192,256,384,512";
 	u32 metric = VX_METRIC_L2, m = 16, efc = 200, k = 10, nexact = 20;
-	u32 repeat = 1;
+	u32 repeat = 1, del_pct = 0;
 	u64 seed = 100;
 	bool serve = false;
 	double rss0, rss_per;
@@ -270,12 +270,14 @@ int main(int argc, char **argv)
 			json = v;
 		else if (!strcmp(a, "--seed"))	/* of the level draws */
 			seed = strtoull(v, NULL, 10);
+		else if (!strcmp(a, "--delete"))	/* percent removed after the build */
+			del_pct = atoi(v);
 		else
 			die("unknown option", a);
 		i++;
 	}
 	if (!base || !query)
-		die("usage: ann_bench --base B --query Q [--gt G] ...", NULL);
+		die("usage: ann_bench --base B --query Q [--gt G] [--delete PERCENT] ...", NULL);
 	for (e = (char *)efs; *e && nef < 64;) {
 		efv[nef] = strtoul(e, &e, 10);
 		if (efv[nef] > max_ef)
@@ -325,6 +327,30 @@ int main(int argc, char **argv)
 	       (unsigned long long)vx_index_bytes_per_vector(&p), rss_per,
 	       st.max_level);
 
+	/*
+	 * --delete P: remove P% of the vectors (a fixed hash of the id picks
+	 * them), then measure on what is left against its own exact answers.
+	 */
+	if (del_pct) {
+		u32 ndel = 0;
+
+		t = now();
+		for (i = 0; i < nb; i++) {
+			if ((u32)(i * 2654435761u) % 100 >= del_pct)
+				continue;
+			if (vx_index_remove(idx, i))
+				die("remove failed", NULL);
+			ndel++;
+		}
+		t = now() - t;
+		vx_index_get_stats(idx, &st);
+		printf("removed %u vectors (%u%%) in %.2f s, %.0f us each; %llu left, memory %.1f MB, full scans %llu\n",
+		       ndel, del_pct, t, ndel ? t / ndel * 1e6 : 0,
+		       (unsigned long long)st.live, st.memory_bytes / 1e6,
+		       (unsigned long long)idx->full_scans);
+		free(gt);
+		gt = NULL;
+	}
 	hits = calloc(max_ef + k, sizeof(*hits));
 	/* Exact scan: throughput in vector bytes per second. */
 	if (nexact > nq)

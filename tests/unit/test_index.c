@@ -1241,6 +1241,65 @@ static int test_duplicates_reachable(void)
 	return 0;
 }
 
+/*
+ * After removals every live node is still reachable: a full search (ef = k
+ * = every live node) finds all of them.  sep 1: seven tight clusters in a
+ * row, joined only by a few long links, with exact copies (the repair used
+ * to reselect whole lists, dropped those links and left a search in one
+ * cluster); sep 0: one cloud, where the repair used to leave a node
+ * nothing linked.
+ */
+static int removals_keep_reachable(float sep, float noise, bool copies)
+{
+	const u32 dim = 6, n = 3000;
+	struct vx_index_hit *h = calloc(n, sizeof(*h));
+	float *v = malloc((size_t)n * dim * sizeof(float));
+	struct vx_index_stats st;
+	struct vx_index_scratch *s;
+	struct vx_index *idx;
+	u32 i, d, got, round, lost = 0;
+
+	CHECK(h && v);
+	for (i = 0; i < n; i++)
+		for (d = 0; d < dim; d++)
+			v[(size_t)i * dim + d] = (float)(i % 7) * sep +
+				(copies && i % 5 == 0 ? 0.0f : urand() * noise);
+	idx = new_index(dim, VX_METRIC_L2, 8, 60);
+	CHECK(idx);
+	CHECK_EQ(fill(idx, v, n, dim), 0);
+	CHECK_EQ(link_all(idx), 0);
+	s = vx_index_scratch_alloc(idx, n);
+	CHECK(s);
+	for (round = 0; round < 5; round++) {
+		/* remove a random fifth of what is left (nothing at first) */
+		for (i = 0; round && i < n; i++)
+			if (vx_index_live(idx, i) && urand() < -0.6f)
+				CHECK_EQ(vx_index_remove(idx, i), 0);
+		CHECK(check_graph(idx) == 0);
+		vx_index_get_stats(idx, &st);
+		CHECK_EQ(st.live, st.indexed);
+		CHECK_EQ(vx_index_search(idx, s, v, (u32)st.live, (u32)st.live, h, &got), 0);
+		if (got != st.live)
+			fprintf(stderr, "sep %.1f round %u: %u of %llu live nodes reachable\n",
+				sep, round, got, (unsigned long long)st.live);
+		lost += (u32)st.live - got;
+	}
+	CHECK_EQ(lost, 0);
+	vx_index_scratch_free(s);
+	vx_index_destroy(idx);
+	free(h);
+	free(v);
+	return 0;
+}
+
+static int test_remove_keeps_reachable(void)
+{
+	CHECK_EQ(removals_keep_reachable(1.0f, 0.2f, true), 0);
+	CHECK_EQ(removals_keep_reachable(1.0f, 0.2f, false), 0);
+	CHECK_EQ(removals_keep_reachable(0.0f, 1.0f, false), 0);
+	return 0;
+}
+
 int main(void)
 {
 	vt_run("distance kernels vs double reference", test_metrics_reference);
@@ -1255,6 +1314,7 @@ int main(void)
 	vt_run("persistence round trip", test_persistence);
 	vt_run("load drops bad links", test_load_sanitises);
 	vt_run("remove (entry point, many) and recall", test_remove);
+	vt_run("removals leave every node reachable", test_remove_keeps_reachable);
 	vt_run("update and slot reuse", test_update_and_reuse);
 	vt_run("unlink_all and relink", test_unlink_all);
 	vt_run("dirty tracking", test_dirty);
