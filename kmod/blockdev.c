@@ -2,12 +2,19 @@
 /*
  * The core's block device access (struct vx_dev_ops) over buffer heads.
  *
- * The core only writes metadata from vx_fs_commit(): write_block submits the
- * write at once (the commit runs under a block plug, so neighbouring blocks
- * merge) and remembers the buffer; flush waits for all of them, checks for
- * errors, then flushes the device cache.  Buffers are never left dirty in the
- * block device's page cache, so nothing reaches the disk behind the core's
- * back.  Once the volume is shut down every write fails with EIO.
+ * Every block the core writes between two commits is new (copy-on-write):
+ * no committed state refers to it, and blocks freed meanwhile stay pinned
+ * until the commit.  So write_block only fills the buffer and remembers it;
+ * flush, from vx_fs_commit(), submits the remembered blocks (under the
+ * commit's block plug, so neighbours merge), waits for all of them, checks
+ * for errors and flushes the device cache.  A block rewritten before the
+ * commit (an HNSW node's links change with every batch of insertions) is
+ * written once, and a rewrite never waits for the write before it.  Past
+ * VEXFS_MAX_UNSUBMITTED blocks they are submitted early, to spread a large
+ * transaction's I/O.  Buffers are never left dirty in the block device's
+ * page cache, so nothing reaches the disk behind the core's back.  Once the
+ * volume is shut down nothing more is submitted: remembered blocks are
+ * dropped and their cached copies invalidated.
  *
  * Every callback runs under sbi->lock.
  */
@@ -48,7 +55,15 @@ static int vexfs_dev_read_block(void *dev, u64 blocknr, void *buf)
 	return 0;
 }
 
-/* Wait for one submitted write; 0 or -EIO. */
+/* Filled with new content, not yet submitted (set on bdev buffers). */
+enum { BH_VexfsUnsubmitted = BH_PrivateStart };
+BUFFER_FNS(VexfsUnsubmitted, vexfs_unsubmitted)
+TAS_BUFFER_FNS(VexfsUnsubmitted, vexfs_unsubmitted)
+
+/* Spread larger transactions' writes: 64 MiB of 4 KiB blocks. */
+#define VEXFS_MAX_UNSUBMITTED	16384
+
+/* Wait for one submitted write; 0 or -EIO.  Drops the caller's reference. */
 static int vexfs_wait_bh(struct buffer_head *bh)
 {
 	int err = 0;
@@ -62,13 +77,50 @@ static int vexfs_wait_bh(struct buffer_head *bh)
 	return err;
 }
 
-/* Drop every remembered write after waiting for it; returns the first error. */
+/* Start writing a filled buffer; end_buffer_write_sync drops our extra ref. */
+static void vexfs_submit_bh(struct buffer_head *bh)
+{
+	lock_buffer(bh);
+	clear_buffer_vexfs_unsubmitted(bh);
+	clear_buffer_write_io_error(bh);
+	get_bh(bh);
+	bh->b_end_io = end_buffer_write_sync;
+	submit_bh(REQ_OP_WRITE, bh);
+}
+
+static void vexfs_submit_all(struct vexfs_sb_info *sbi)
+{
+	for (; sbi->nr_wsub < sbi->nr_wbh; sbi->nr_wsub++)
+		vexfs_submit_bh(sbi->wbh[sbi->nr_wsub]);
+}
+
+/*
+ * Forget the remembered blocks never submitted: the disk keeps what it
+ * had, so the cache must not serve the newer content either.
+ */
+static void vexfs_drop_unsubmitted(struct vexfs_sb_info *sbi)
+{
+	unsigned int i;
+
+	for (i = sbi->nr_wsub; i < sbi->nr_wbh; i++) {
+		struct buffer_head *bh = sbi->wbh[i];
+
+		lock_buffer(bh);
+		clear_buffer_vexfs_unsubmitted(bh);
+		clear_buffer_uptodate(bh);
+		unlock_buffer(bh);
+		brelse(bh);
+	}
+	sbi->nr_wbh = sbi->nr_wsub;
+}
+
+/* Drop every submitted write after waiting for it; returns the first error. */
 static int vexfs_wait_all(struct vexfs_sb_info *sbi)
 {
 	unsigned int i;
 	int err = sbi->wb_err, e;
 
-	for (i = 0; i < sbi->nr_wbh; i++) {
+	for (i = 0; i < sbi->nr_wsub; i++) {
 		sector_t blocknr = sbi->wbh[i]->b_blocknr;
 
 		e = vexfs_wait_bh(sbi->wbh[i]);
@@ -78,13 +130,15 @@ static int vexfs_wait_all(struct vexfs_sb_info *sbi)
 			err = e;
 		}
 	}
-	sbi->nr_wbh = 0;
+	sbi->nr_wbh = sbi->nr_wsub = 0;
 	sbi->wb_err = 0;
 	return err;
 }
 
+/* Unmount or failed mount: whatever no commit wrote is not written now. */
 void vexfs_dev_drain(struct vexfs_sb_info *sbi)
 {
+	vexfs_drop_unsubmitted(sbi);
 	vexfs_wait_all(sbi);
 }
 
@@ -118,29 +172,41 @@ static int vexfs_dev_write_block(void *dev, u64 blocknr, const void *buf)
 	bh = sb_getblk(sb, blocknr);
 	if (!bh)
 		return -ENOMEM;
+	/* a read, or an early submission of an older copy, may be in flight */
 	lock_buffer(bh);
 	memcpy(bh->b_data, buf, sb->s_blocksize);
 	set_buffer_uptodate(bh);
 	clear_buffer_dirty(bh);
-	clear_buffer_write_io_error(bh);
-	get_bh(bh);		/* dropped by end_buffer_write_sync */
-	bh->b_end_io = end_buffer_write_sync;
-	submit_bh(REQ_OP_WRITE, bh);
+	unlock_buffer(bh);
+	if (test_set_buffer_vexfs_unsubmitted(bh)) {
+		brelse(bh);	/* remembered already, still unsubmitted */
+		return 0;
+	}
 	if (!vexfs_remember_bh(sbi, bh)) {
-		/* no memory to remember it: wait now instead */
-		int err = vexfs_wait_bh(bh);
+		/* no memory to remember it: write it now and wait */
+		int err;
 
+		vexfs_submit_bh(bh);
+		err = vexfs_wait_bh(bh);
 		if (err && !sbi->wb_err)
 			sbi->wb_err = err;
+		return 0;
 	}
+	if (sbi->nr_wbh - sbi->nr_wsub >= VEXFS_MAX_UNSUBMITTED)
+		vexfs_submit_all(sbi);
 	return 0;
 }
 
 static int vexfs_dev_flush(void *dev)
 {
 	struct vexfs_sb_info *sbi = dev;
-	int err = vexfs_wait_all(sbi);
+	int err;
 
+	if (vexfs_is_shutdown(sbi))
+		vexfs_drop_unsubmitted(sbi);
+	else
+		vexfs_submit_all(sbi);
+	err = vexfs_wait_all(sbi);
 	if (err)
 		return err;
 	if (vexfs_is_shutdown(sbi))

@@ -80,8 +80,12 @@ struct vexfs_sb_info {
 	struct vx_index_scratch *scratch[VEXFS_SCRATCH_POOL];
 
 	/* block I/O state of the core's dev ops (under lock) */
-	struct buffer_head **wbh;	/* writes submitted, not yet waited */
-	unsigned int nr_wbh, max_wbh;
+	/*
+	 * Blocks written since the last flush: [0, nr_wsub) submitted, not
+	 * yet waited; [nr_wsub, nr_wbh) still waiting to be submitted.
+	 */
+	struct buffer_head **wbh;
+	unsigned int nr_wbh, nr_wsub, max_wbh;
 	int wb_err;			/* write error seen outside flush */
 
 	struct vexfs_auto_state *auto_state;	/* auto.c; NULL read-only */
