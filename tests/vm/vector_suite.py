@@ -1008,8 +1008,8 @@ def import_and_index(t):
 @case()
 def progress_on_terminal(t):
     """import and index build draw a progress line on standard error ("\\r" LINE "\\033[K",
-    redrawn, erased before the summary) when it is a terminal; not with --quiet (nor --json
-    for import), not into a pipe.  index build polls every 0.2 s: linking 400 vectors takes
+    redrawn, erased before the summary) when it is a terminal; not with --quiet or --json,
+    not into a pipe.  index build polls every 0.2 s: linking 400 vectors takes
     about a second under TCG; the quiet and pipe runs are rebuilds, which redo all of it."""
     n, per, dim, nidx = 2000, 10, 8, 400
     rows = [rvec(t.rng, dim) for _ in range(n)]
@@ -1075,6 +1075,9 @@ def progress_on_terminal(t):
         summary = f"rebuilt space '{si}': {nidx} vectors linked\n"
         eq(vexctl_pty("index", "rebuild", t.d, "--space", si, "--quiet"), summary,
            "index rebuild --quiet on a terminal: only the summary")
+        out = vexctl_pty("index", "rebuild", t.d, "--space", si, "--json")
+        check("\r" not in out and "\x1b" not in out, f"index rebuild --json on a terminal: no progress: {out[:200]!r}")
+        eq(json.loads(out)["spaces"][0]["indexed_count"], nidx, "index rebuild --json on a terminal: the statistics")
         r = vexctl("index", "rebuild", t.d, "--space", si)
         eq((r.stdout, r.stderr), (summary, ""), "index rebuild into pipes: only the summary")
     finally:

@@ -94,7 +94,7 @@ static const char index_help[] =
 "build and stats) every space of the volume.  build and rebuild need root.\n"
 "  -s, --space S   the space\n"
 "  -q, --quiet     no progress display\n"
-"  -j, --json      print the resulting statistics as JSON\n";
+"  -j, --json      print the resulting statistics as JSON (no progress)\n";
 
 static bool is_dir(const char *p)
 {
@@ -680,7 +680,7 @@ int cmd_index(int argc, char **argv)
 	parse_args(argc - 1, argv + 1, "json,space,quiet", index_help, 0, 1, &a);
 	dir = a.npos ? a.pos[0] : ".";
 	fd = open_volume(dir, OPEN_DIR, &vol);
-	progress = !stats && !a.quiet;
+	progress = !stats && !a.quiet && !a.json;
 
 	/* --space, else DIR's default, else every space of the volume */
 	name = a.space;
