@@ -871,17 +871,18 @@ static void vx_hint(struct vx_index *idx, struct vx_unlink_work *w, u32 y)
 }
 
 /*
- * ids[0..n) nearest to v first into w's cand arrays, leaving out v and the
- * nodes v links at level l; returns how many.
+ * ids[0..n) nearest to v first into w's cand arrays, leaving out v and,
+ * with skip_linked, the nodes v links at level l; returns how many.
  */
 static u32 vx_by_dist(struct vx_ctx *c, struct vx_unlink_work *w,
-		      const u32 *ids, u32 n, u32 v, u32 l)
+		      const u32 *ids, u32 n, u32 v, u32 l, bool skip_linked)
 {
 	const float *vv = vx_rec_vec(c->idx, v);
 	u32 i, nc = 0;
 
 	for (i = 0; i < n; i++) {
-		if (ids[i] == v || vx_links_to(c->idx, v, l, ids[i]))
+		if (ids[i] == v ||
+		    (skip_linked && vx_links_to(c->idx, v, l, ids[i])))
 			continue;
 		w->cand_id[nc] = ids[i];
 		w->cand_dist[nc++] = vx_dist(c, vv, ids[i]);
@@ -951,16 +952,8 @@ static void vx_repair_level(struct vx_ctx *c, struct vx_unlink_work *w, u32 l,
 				break;
 		if (j < nin)
 			continue;
-		/* nearest in-neighbours of z: in w->keep, by distance */
-		nc = 0;
-		for (j = 0; j < nin; j++) {
-			if (w->in[l][j] == z)
-				continue;
-			w->cand_id[nc] = w->in[l][j];
-			w->cand_dist[nc++] = vx_dist(c, vx_rec_vec(idx, z), w->in[l][j]);
-		}
-		vx_count(c, nc);
-		vx_sort_pairs(w->cand_id, w->cand_dist, nc);
+		/* z's nearest in-neighbour with room, else one that can make it */
+		nc = vx_by_dist(c, w, w->in[l], nin, z, l, false);
 		for (j = 0; j < nc; j++) {
 			if (vx_has_room(idx, w->cand_id[j], l)) {
 				vx_edge_add(idx, w->cand_id[j], z, l);
@@ -981,13 +974,13 @@ static void vx_repair_level(struct vx_ctx *c, struct vx_unlink_work *w, u32 l,
 			if (w->pool[j] != y && vx_list_has(links, n, w->pool[j]))
 				break;
 		if (j == nout) {
-			nc = vx_by_dist(c, w, w->pool, nout, y, l);
+			nc = vx_by_dist(c, w, w->pool, nout, y, l, true);
 			if (nc) {
 				vx_edge_add(idx, y, w->cand_id[0], l);
 				continue;
 			}
 		}
-		nc = vx_by_dist(c, w, w->pool, np, y, l);
+		nc = vx_by_dist(c, w, w->pool, np, y, l, true);
 		if (nc)
 			vx_edge_add(idx, y, vx_pick_diverse(c, w, y, l, nc), l);
 	}
@@ -996,7 +989,7 @@ static void vx_repair_level(struct vx_ctx *c, struct vx_unlink_work *w, u32 l,
 		if (*vx_indeg(idx, z, l))
 			continue;
 		links = vx_links_ro(idx, z, l, &n);
-		nc = vx_by_dist(c, w, links, n, z, l);
+		nc = vx_by_dist(c, w, links, n, z, l, false);
 		memcpy(w->keep, w->cand_id, (size_t)nc * sizeof(u32));
 		vx_adopt(c, z, w->keep, nc, l, z);
 	}
